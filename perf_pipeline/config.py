@@ -1,0 +1,149 @@
+"""The models file (`<data root>/models.yaml`): the one place a user declares what to monitor.
+
+Parsed with pydantic so that a typo in a user's YAML fails with the model id, the field and the
+problem, instead of surfacing later as a KeyError deep inside an asset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+
+class Task(StrEnum):
+    BINARY_CLASSIFICATION = "binary_classification"
+    MULTICLASS_CLASSIFICATION = "multiclass_classification"
+    REGRESSION = "regression"
+    RANKING = "ranking"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Features(_Strict):
+    numerical: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+
+class Reference(_Strict):
+    source: Literal["file", "trailing"] = "file"
+    days: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _trailing_needs_days(self) -> Reference:
+        if self.source == "trailing" and self.days is None:
+            raise ValueError("reference.source 'trailing' needs 'days'")
+        return self
+
+
+class MetricThreshold(_Strict):
+    """Bounds for one metric. `max_drop` is the largest tolerated worsening against the
+    reference value, measured in the metric's bad direction (a fall for roc_auc, a rise for mae).
+    """
+
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = Field(default=None, ge=0)
+
+
+class DriftSettings(_Strict):
+    """Overrides of the default drift method selection (DESIGN §5)."""
+
+    share_threshold: float = Field(default=0.5, gt=0, le=1)
+    methods: dict[str, str] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelConfig(_Strict):
+    model_id: str
+    task: Task
+    positive_class: str | int | None = 1
+    decision_threshold: float = Field(default=0.5, ge=0, le=1)
+    classes: list[str | int] = Field(default_factory=list)
+    k: int | None = None
+    features: Features = Field(default_factory=Features)
+    segments: list[str] = Field(default_factory=list)
+    protected_attributes: list[str] = Field(default_factory=list)
+    label_delay_days: int = Field(default=14, ge=0)
+    start_date: dt.date
+    reference: Reference = Field(default_factory=Reference)
+    thresholds: dict[str, MetricThreshold] = Field(default_factory=dict)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    min_labelled_rows: int = Field(
+        default=100,
+        ge=1,
+        description="Below this many labelled rows a day's realized metrics are reported but "
+        "never alerted on: too few labels say nothing about the model.",
+    )
+    volume_tolerance: float = Field(default=0.5, gt=0)
+
+    @field_validator("model_id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        # The id becomes a folder name and an asset key: refuse anything that could escape a path.
+        if not MODEL_ID_PATTERN.match(value):
+            raise ValueError(
+                f"model id {value!r} must be letters, digits, '_' or '-' (it names folders)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _task_specific(self) -> ModelConfig:
+        if self.task in (Task.MULTICLASS_CLASSIFICATION,) and len(self.classes) < 3:
+            raise ValueError("multiclass_classification needs at least three 'classes'")
+        if self.task is Task.RANKING and not self.k:
+            raise ValueError("ranking needs 'k'")
+        overlap = set(self.features.numerical) & set(self.features.categorical)
+        if overlap:
+            raise ValueError(f"features both numerical and categorical: {sorted(overlap)}")
+        return self
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task in (Task.BINARY_CLASSIFICATION, Task.MULTICLASS_CLASSIFICATION)
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Every column a prediction log must carry for this model (beyond the fixed ones)."""
+        columns = list(self.features.all)
+        for column in [*self.segments, *self.protected_attributes]:
+            if column not in columns:
+                columns.append(column)
+        return columns
+
+
+class ModelsFileError(ValueError):
+    """The models file is missing or invalid; the message names the file and the problem."""
+
+
+def load_models(path: Path) -> dict[str, ModelConfig]:
+    """Read and validate the models file; the returned dict keeps the file's order."""
+    if not path.exists():
+        raise ModelsFileError(f"{path}: models file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ModelsFileError(f"{path}: not valid YAML: {exc}") from exc
+    models = raw.get("models") if isinstance(raw, dict) else None
+    if not isinstance(models, dict):
+        raise ModelsFileError(f"{path}: expected a top-level 'models:' mapping of model ids")
+    parsed: dict[str, ModelConfig] = {}
+    for model_id, body in models.items():
+        try:
+            parsed[str(model_id)] = ModelConfig(model_id=str(model_id), **(body or {}))
+        except (ValidationError, TypeError) as exc:
+            raise ModelsFileError(f"{path}: model {model_id!r}: {exc}") from exc
+    return parsed

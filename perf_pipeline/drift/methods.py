@@ -1,0 +1,284 @@
+"""Drift tests that reproduce Evidently 0.7's legacy stattests number for number.
+
+Users compare our `drift` table with Evidently reports, so every formula, binning rule, threshold
+and comparison (`<=` against `<`) follows `evidently.legacy.calculations.stattests`. Evidently
+itself is not imported: it is slow to load and a daily job only needs these few formulas. Each
+side of a comparison is summarised once as a `ColumnSample`, so a reference used for many days is
+sorted and counted once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial import distance
+
+Kind = Literal["numerical", "categorical"]
+NUMERICAL: Kind = "numerical"
+CATEGORICAL: Kind = "categorical"
+
+# Evidently's StatTest.default_threshold for each method.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "ks": 0.05,
+    "chisquare": 0.05,
+    "z": 0.05,
+    "wasserstein": 0.1,
+    "jensenshannon": 0.1,
+    "psi": 0.1,
+}
+METHODS = frozenset(DEFAULT_THRESHOLDS)
+P_VALUE_METHODS = frozenset({"ks", "chisquare", "z"})
+NUMERICAL_ONLY_METHODS = frozenset({"ks", "wasserstein"})
+
+# Evidently's switch from p-value tests to distances, and from "few values" to "continuous".
+SMALL_REFERENCE_ROWS = 1000
+FEW_UNIQUE_VALUES = 5
+HISTOGRAM_MIN_UNIQUE = 20
+N_BINS = 30
+
+
+@dataclass(frozen=True)
+class ColumnSample:
+    """One column on one side of a comparison, nulls and infinities already dropped."""
+
+    kind: Kind
+    values: np.ndarray  # sorted values (numerical only; empty for categorical)
+    keys: np.ndarray  # sorted distinct values
+    counts: np.ndarray  # occurrences of each key
+    std: float  # population std (ddof 0), as Evidently normalises Wasserstein
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    @classmethod
+    def from_series(cls, series: pd.Series, kind: Kind) -> ColumnSample:
+        values = _numeric_values(series) if kind == NUMERICAL else _string_values(series)
+        keys, counts = np.unique(values, return_counts=True)
+        if kind == CATEGORICAL:
+            return cls(kind, np.empty(0), keys, counts, math.nan)
+        values = np.sort(values, kind="stable")
+        std = float(np.std(values.astype(np.float64))) if values.size else math.nan
+        return cls(kind, values, keys, counts, std)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What one method says about one column: `statistic` is Evidently's drift score."""
+
+    method: str
+    statistic: float | None
+    p_value: float | None
+    threshold: float
+    drifted: bool | None
+
+
+def _numeric_values(series: pd.Series) -> np.ndarray:
+    # Integers stay integers: numpy's Sturges binning treats integer data differently.
+    clean = pd.to_numeric(series, errors="raise").dropna()
+    if pd.api.types.is_bool_dtype(clean) or pd.api.types.is_integer_dtype(clean):
+        return clean.to_numpy(dtype=np.int64)
+    values = clean.to_numpy(dtype=np.float64)
+    return values[np.isfinite(values)]
+
+
+def _string_values(series: pd.Series) -> np.ndarray:
+    # A nullable integer column read through a float keeps "1" from turning into "1.0".
+    clean = series.dropna()
+    if pd.api.types.is_float_dtype(clean) and np.all(np.mod(clean.to_numpy(dtype=float), 1) == 0):
+        clean = clean.astype(np.int64)
+    return clean.astype(str).to_numpy(dtype=str)
+
+
+def _union_keys(reference: ColumnSample, current: ColumnSample) -> np.ndarray:
+    return np.union1d(reference.keys, current.keys)
+
+
+def _counts_on(keys: np.ndarray, sample: ColumnSample) -> np.ndarray:
+    """Occurrences of each of `keys` in `sample`, zero where absent."""
+    out = np.zeros(keys.shape[0], dtype=np.int64)
+    if sample.keys.size == 0:
+        return out
+    pos = np.searchsorted(sample.keys, keys)
+    clipped = np.minimum(pos, sample.keys.size - 1)
+    hit = sample.keys[clipped] == keys
+    out[hit] = sample.counts[clipped[hit]]
+    return out
+
+
+def unique_count(reference: ColumnSample, current: ColumnSample) -> int:
+    """Distinct values over both sides, as Evidently counts them to choose a method."""
+    return int(_union_keys(reference, current).size)
+
+
+def default_method(reference: ColumnSample, current: ColumnSample) -> str:
+    """Evidently's `_get_default_stattest`: small references get p-value tests, large distances."""
+    many_values = unique_count(reference, current) > FEW_UNIQUE_VALUES
+    continuous = reference.kind == NUMERICAL and many_values
+    if reference.n <= SMALL_REFERENCE_ROWS:
+        if continuous:
+            return "ks"
+        return "chisquare" if unique_count(reference, current) > 2 else "z"
+    return "wasserstein" if continuous else "jensenshannon"
+
+
+def ks_p_value(reference: ColumnSample, current: ColumnSample) -> float:
+    return float(stats.ks_2samp(reference.values, current.values).pvalue)
+
+
+def chisquare_p_value(reference: ColumnSample, current: ColumnSample) -> float:
+    """Current counts against reference shares scaled to the current size.
+
+    A value absent from the reference has an expected count of 0: the statistic is infinite and
+    the p-value 0, exactly as in Evidently.
+    """
+    keys = _union_keys(reference, current)
+    f_exp = _counts_on(keys, reference) * (current.n / reference.n)
+    f_obs = _counts_on(keys, current)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(stats.chisquare(f_obs, f_exp).pvalue)
+
+
+def z_p_value(reference: ColumnSample, current: ColumnSample) -> float:
+    """Two-proportion z-test of "not the smallest value", two-sided, Evidently's formula."""
+    same_constant = (
+        reference.keys.size == 1 and current.keys.size == 1 and reference.keys[0] == current.keys[0]
+    )
+    if same_constant:
+        return 1.0
+    first = _union_keys(reference, current)[:1]
+    n1, n2 = reference.n, current.n
+    p1 = float(n1 - _counts_on(first, reference)[0]) / n1
+    p2 = float(n2 - _counts_on(first, current)[0]) / n2
+    pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
+    z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
+    return float(2 * (1 - stats.norm.cdf(np.abs(z))))
+
+
+def wasserstein_norm(reference: ColumnSample, current: ColumnSample) -> float:
+    """First Wasserstein distance over max(reference std, 0.001).
+
+    Same steps as `scipy.stats.wasserstein_distance`, minus re-sorting the reference every day.
+    """
+    u = reference.values.astype(np.float64)
+    v = current.values.astype(np.float64)
+    all_values = np.concatenate((u, v))
+    all_values.sort(kind="mergesort")
+    deltas = np.diff(all_values)
+    u_cdf = u.searchsorted(all_values[:-1], "right") / u.size
+    v_cdf = v.searchsorted(all_values[:-1], "right") / v.size
+    distance_value = float(np.vecdot(np.abs(u_cdf - v_cdf), deltas))
+    return distance_value / max(reference.std, 0.001)
+
+
+def _histogram_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    # np.histogram's own counting for explicit edges: last bin closed on the right.
+    cum = np.concatenate(
+        (
+            sorted_values.searchsorted(edges[:-1], "left"),
+            sorted_values.searchsorted(edges[-1:], "right"),
+        )
+    )
+    return np.diff(cum)
+
+
+def _fill_zeros(shares: np.ndarray) -> np.ndarray:
+    """Evidently's floor for empty bins, so PSI's log stays finite."""
+    smallest = shares[shares != 0].min()
+    floor = smallest / 10**6 if smallest <= 0.0001 else 0.0001
+    return np.where(shares == 0, floor, shares)
+
+
+def binned_shares(
+    reference: ColumnSample, current: ColumnSample, fill_zeros: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evidently's `get_binned_data`.
+
+    Numerical columns with more than 20 distinct reference values get Sturges bins over both
+    sides together; everything else is compared value by value.
+    """
+    if reference.kind == NUMERICAL and reference.keys.size > HISTOGRAM_MIN_UNIQUE:
+        edges = np.histogram_bin_edges(
+            np.concatenate((reference.values, current.values)), bins="sturges"
+        )
+        ref_counts = _histogram_counts(reference.values, edges)
+        cur_counts = _histogram_counts(current.values, edges)
+    else:
+        keys = _union_keys(reference, current)
+        ref_counts = _counts_on(keys, reference)
+        cur_counts = _counts_on(keys, current)
+    ref_shares = ref_counts / reference.n
+    cur_shares = cur_counts / current.n
+    if fill_zeros:
+        return _fill_zeros(ref_shares), _fill_zeros(cur_shares)
+    return ref_shares, cur_shares
+
+
+def jensenshannon_distance(reference: ColumnSample, current: ColumnSample) -> float:
+    ref_shares, cur_shares = binned_shares(reference, current, fill_zeros=False)
+    return float(distance.jensenshannon(ref_shares, cur_shares))
+
+
+def psi(reference: ColumnSample, current: ColumnSample) -> float:
+    ref_shares, cur_shares = binned_shares(reference, current, fill_zeros=True)
+    return float(np.sum((ref_shares - cur_shares) * np.log(ref_shares / cur_shares)))
+
+
+_SCORES = {
+    "ks": ks_p_value,
+    "chisquare": chisquare_p_value,
+    "z": z_p_value,
+    "wasserstein": wasserstein_norm,
+    "jensenshannon": jensenshannon_distance,
+    "psi": psi,
+}
+
+
+def is_drifted(method: str, score: float, threshold: float) -> bool:
+    """Evidently's comparisons: KS uses `<=`, chi-square and z `<`, distances `>=`."""
+    if method == "ks":
+        return bool(score <= threshold)
+    if method in P_VALUE_METHODS:
+        return bool(score < threshold)
+    return bool(score >= threshold)
+
+
+def check_method(method: str, kind: Kind, column: str) -> None:
+    """Fail when the config is loaded, not halfway through a backfill."""
+    if method not in METHODS:
+        raise ValueError(
+            f"drift method {method!r} for column {column!r} is unknown; "
+            f"choose one of {sorted(METHODS)}"
+        )
+    if method in NUMERICAL_ONLY_METHODS and kind != NUMERICAL:
+        raise ValueError(f"drift method {method!r} needs a numerical column; {column!r} is {kind}")
+
+
+def run_test(
+    reference: ColumnSample,
+    current: ColumnSample,
+    method: str | None = None,
+    threshold: float | None = None,
+) -> TestResult:
+    """One column's drift: the default method unless one is given; NULL when a side is empty."""
+    method = method or default_method(reference, current)
+    threshold = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+    if reference.n == 0 or current.n == 0:
+        return TestResult(method, None, None, threshold, None)
+    score = _SCORES[method](reference, current)
+    if math.isnan(score):
+        return TestResult(method, None, None, threshold, None)
+    p_value = score if method in P_VALUE_METHODS else None
+    return TestResult(method, score, p_value, threshold, is_drifted(method, score, threshold))
+
+
+def psi_or_none(reference: ColumnSample, current: ColumnSample) -> float | None:
+    """PSI alongside every column; NULL when a side is empty."""
+    if reference.n == 0 or current.n == 0:
+        return None
+    return psi(reference, current)

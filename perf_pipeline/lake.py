@@ -1,0 +1,106 @@
+"""The Parquet lake: one file set per (table, model, date), each file written atomically.
+
+A partition directory may hold several files, one per writer (for example `quarantine` holds the
+rows rejected by the predictions ingest and by the labels ingest). Each file is written to a
+temporary name in the same directory and renamed over the old one, so a crashed run never leaves
+half a partition and a re-run replaces instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.sql import quote_literal
+
+
+def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection pinned to UTC, so day boundaries never depend on the host."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    return con
+
+
+def _atomic_copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        con.execute(
+            f"COPY ({query}) TO {quote_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+        )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_partitions(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    table: str,
+    model_id: str,
+    relation: str,
+    days: Iterable[dt.date],
+    file_name: str = "data.parquet",
+) -> dict[dt.date, int]:
+    """Write `relation` (which has a `date` column) as one file per day; returns rows per day.
+
+    Every day in `days` gets a file, an empty one when the relation has no rows for it: an empty
+    file is how a re-run erases what an earlier run wrote for a day that now has nothing.
+    """
+    counts: dict[dt.date, int] = {}
+    for day in days:
+        query = f"SELECT * FROM {relation} WHERE date = DATE {quote_literal(day.isoformat())}"
+        target = paths.partition_dir(table, model_id, day) / file_name
+        _atomic_copy(con, query, target)
+        counts[day] = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    return counts
+
+
+def write_single(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, table: str, model_id: str, query: str
+) -> None:
+    """Write an unpartitioned per-model table (the reference, its profile)."""
+    _atomic_copy(con, query, paths.partition_dir(table, model_id, None) / "data.parquet")
+
+
+def table_glob(paths: DataPaths, table: str, model_id: str | None = None, pattern: str = "*") -> str:
+    model_part = f"model={model_id}" if model_id else "model=*"
+    return str(paths.table_dir(table) / model_part / "**" / f"{pattern}.parquet")
+
+
+def has_files(paths: DataPaths, table: str, model_id: str | None = None) -> bool:
+    base = paths.table_dir(table)
+    if model_id:
+        base = base / f"model={model_id}"
+    return base.exists() and any(base.rglob("*.parquet"))
+
+
+def read_table_sql(
+    paths: DataPaths, table: str, model_id: str | None = None, pattern: str = "*"
+) -> str:
+    """A FROM-clause expression over a table's files; callers check `has_files` first."""
+    glob = quote_literal(table_glob(paths, table, model_id, pattern))
+    return f"read_parquet({glob}, union_by_name = true, hive_partitioning = false)"
+
+
+def day_files(paths: DataPaths, table: str, model_id: str, days: Iterable[dt.date]) -> list[str]:
+    """Existing files of a table for the given days (missing days are simply absent)."""
+    files: list[str] = []
+    for day in days:
+        folder = paths.partition_dir(table, model_id, day)
+        if folder.exists():
+            files.extend(str(p) for p in sorted(folder.glob("*.parquet")))
+    return files
+
+
+def read_files_sql(files: list[str]) -> str:
+    listed = ", ".join(quote_literal(f) for f in files)
+    return f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"

@@ -1,0 +1,81 @@
+"""`warehouse.duckdb`: views over the Parquet lake, so anyone can query while the pipeline writes.
+
+The file holds views only, never data. It is rebuilt when the set of tables with data changes,
+by writing a new file and renaming it over the old one: a user's open connection keeps reading
+the old file and never blocks a run (a DuckDB file has a single writer).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import duckdb
+
+from perf_pipeline.lake import has_files, read_table_sql
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.sql import quote_literal
+
+PUBLIC_TABLES = (
+    "predictions",
+    "labels",
+    "quarantine",
+    "data_quality",
+    "performance",
+    "drift",
+    "alerts",
+)
+
+_META_TABLE = "_perf_pipeline_views"
+
+# Labels are stored per arrival day; the public table keeps the latest label per prediction.
+_LATEST_LABEL_SQL = """
+SELECT * EXCLUDE (_rank) FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY model_id, prediction_id
+        ORDER BY arrival_date DESC, label_timestamp DESC NULLS LAST
+    ) AS _rank
+    FROM {source}
+) WHERE _rank = 1
+"""
+
+
+def view_sql(paths: DataPaths, table: str) -> str:
+    source = read_table_sql(paths, table)
+    if table == "labels":
+        return _LATEST_LABEL_SQL.format(source=source)
+    return f"SELECT * FROM {source}"
+
+
+def _signature(paths: DataPaths, tables: list[str]) -> str:
+    return f"{paths.warehouse}|{','.join(tables)}"
+
+
+def _current_signature(paths: DataPaths) -> str | None:
+    if not paths.views_db.exists():
+        return None
+    try:
+        with duckdb.connect(str(paths.views_db), read_only=True) as con:
+            return con.execute(f"SELECT signature FROM {_META_TABLE}").fetchone()[0]
+    except duckdb.Error:
+        return None
+
+
+def refresh_views(paths: DataPaths) -> bool:
+    """Rebuild the views file if the set of tables with data changed; True when rebuilt."""
+    tables = [t for t in PUBLIC_TABLES if has_files(paths, t)]
+    signature = _signature(paths, tables)
+    if _current_signature(paths) == signature:
+        return False
+    paths.views_db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = paths.views_db.with_name(f".{paths.views_db.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with duckdb.connect(str(tmp)) as con:
+            for table in tables:
+                con.execute(f"CREATE VIEW {table} AS {view_sql(paths, table)}")
+            con.execute(f"CREATE TABLE {_META_TABLE} AS SELECT {quote_literal(signature)} AS signature")
+        os.replace(tmp, paths.views_db)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+    return True
