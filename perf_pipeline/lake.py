@@ -15,9 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from perf_pipeline.paths import DataPaths
-from perf_pipeline.sql import quote_literal
+from perf_pipeline.sql import quote_identifier, quote_literal
 
 
 def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -60,7 +61,7 @@ def write_partitions(
         query = f"SELECT * FROM {relation} WHERE date = DATE {quote_literal(day.isoformat())}"
         target = paths.partition_dir(table, model_id, day) / file_name
         _atomic_copy(con, query, target)
-        counts[day] = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+        counts[day] = con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
     return counts
 
 
@@ -71,7 +72,9 @@ def write_single(
     _atomic_copy(con, query, paths.partition_dir(table, model_id, None) / "data.parquet")
 
 
-def table_glob(paths: DataPaths, table: str, model_id: str | None = None, pattern: str = "*") -> str:
+def table_glob(
+    paths: DataPaths, table: str, model_id: str | None = None, pattern: str = "*"
+) -> str:
     model_part = f"model={model_id}" if model_id else "model=*"
     return str(paths.table_dir(table) / model_part / "**" / f"{pattern}.parquet")
 
@@ -104,3 +107,24 @@ def day_files(paths: DataPaths, table: str, model_id: str, days: Iterable[dt.dat
 def read_files_sql(files: list[str]) -> str:
     listed = ", ".join(quote_literal(f) for f in files)
     return f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"
+
+
+def write_frame_partitions(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    table: str,
+    model_id: str,
+    frame: pd.DataFrame,
+    schema: dict[str, str],
+    days: Iterable[dt.date],
+    file_name: str = "data.parquet",
+) -> dict[dt.date, int]:
+    """`write_partitions` for a pandas frame, cast to the table's declared column types."""
+    staged = f"_staged_{table}"
+    con.register(staged, frame.reindex(columns=list(schema)))
+    casts = ", ".join(
+        f"CAST({quote_identifier(c)} AS {t}) AS {quote_identifier(c)}" for c, t in schema.items()
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {staged}_typed AS SELECT {casts} FROM {staged}")
+    con.unregister(staged)
+    return write_partitions(con, paths, table, model_id, f"{staged}_typed", days, file_name)

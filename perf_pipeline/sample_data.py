@@ -72,7 +72,11 @@ INCIDENTS: tuple[Incident, ...] = (
         must_alert=(),
         description="6 scores outside [0, 1], 2 null prediction ids and 3 repeated ids: "
         "quarantined with their reasons, the rest of the day proceeds, no alert",
-        quarantined={"score_out_of_range": 6, "null_prediction_id": 2, "duplicate_prediction_id": 3},
+        quarantined={
+            "score_out_of_range": 6,
+            "null_prediction_id": 2,
+            "duplicate_prediction_id": 3,
+        },
     ),
     Incident(
         name="timestamps_outside_day",

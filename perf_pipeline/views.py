@@ -56,7 +56,7 @@ def _current_signature(paths: DataPaths) -> str | None:
         return None
     try:
         with duckdb.connect(str(paths.views_db), read_only=True) as con:
-            return con.execute(f"SELECT signature FROM {_META_TABLE}").fetchone()[0]
+            return con.execute(f"SELECT signature FROM {_META_TABLE}").fetchall()[0][0]
     except duckdb.Error:
         return None
 
@@ -73,7 +73,9 @@ def refresh_views(paths: DataPaths) -> bool:
         with duckdb.connect(str(tmp)) as con:
             for table in tables:
                 con.execute(f"CREATE VIEW {table} AS {view_sql(paths, table)}")
-            con.execute(f"CREATE TABLE {_META_TABLE} AS SELECT {quote_literal(signature)} AS signature")
+            con.execute(
+                f"CREATE TABLE {_META_TABLE} AS SELECT {quote_literal(signature)} AS signature"
+            )
         os.replace(tmp, paths.views_db)
     finally:
         tmp.unlink(missing_ok=True)

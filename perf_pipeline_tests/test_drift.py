@@ -118,6 +118,7 @@ def test_ks_drifts_at_p_equal_threshold() -> None:
     assert result.drifted is True
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 @pytest.mark.parametrize(
     "ref_values, cur_values",
     [
@@ -138,6 +139,7 @@ def test_chisquare_matches_scipy_and_evidently(ref_values: list, cur_values: lis
         assert ours == pytest.approx(stats.chisquare(f_obs, f_exp).pvalue, rel=RTOL)
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 def test_chisquare_on_few_valued_numbers_matches_evidently() -> None:
     rng = np.random.default_rng(3)
     ref, cur = pd.Series(rng.integers(0, 4, 500)), pd.Series(rng.integers(0, 5, 200))
@@ -177,10 +179,11 @@ def test_wasserstein_matches_scipy_and_evidently(scale: float) -> None:
     assert ours == pytest.approx(expected, rel=RTOL)
 
 
-def test_wasserstein_keeps_integer_columns_exact() -> None:
+@pytest.mark.parametrize("method", ["wasserstein", "jensenshannon", "psi"])
+def test_integer_columns_match_evidently(method: str) -> None:
     rng = np.random.default_rng(6)
     ref, cur = pd.Series(rng.integers(0, 100, 3000)), pd.Series(rng.integers(10, 90, 500))
-    _assert_parity("wasserstein", ref, cur, NUMERICAL)
+    _assert_parity(method, ref, cur, NUMERICAL)
 
 
 @pytest.mark.parametrize("method", ["jensenshannon", "psi"])
@@ -212,6 +215,25 @@ def test_psi_matches_textbook_formula() -> None:
     assert ours == pytest.approx(np.sum((r - c) * np.log(r / c)), rel=RTOL)
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+@pytest.mark.parametrize("method", sorted(EVIDENTLY_TESTS))
+def test_score_equal_to_threshold_follows_evidently(method: str) -> None:
+    rng = np.random.default_rng(18)
+    kind = NUMERICAL if method in ("ks", "wasserstein") else CATEGORICAL
+    if kind == NUMERICAL:
+        ref, cur = pd.Series(rng.normal(0, 1, 200)), pd.Series(rng.normal(0.2, 1, 100))
+    else:
+        values = ["a", "b"] if method == "z" else ["a", "b", "c"]
+        ref, cur = pd.Series(rng.choice(values, 200)), pd.Series(rng.choice(values, 100))
+    score, _ = _evidently(method, ref, cur, kind)
+    theirs = EVIDENTLY_TESTS[method].func(ref, cur, COLUMN_TYPES[kind], score)[1]
+    ours = run_test(
+        ColumnSample.from_series(ref, kind), ColumnSample.from_series(cur, kind), method, score
+    )
+    assert ours.drifted == bool(theirs)
+    assert ours.drifted is (method in ("ks", "wasserstein", "jensenshannon", "psi"))
+
+
 # --- default selection ----------------------------------------------------------------------
 
 
@@ -226,9 +248,7 @@ def _series(n_rows: int, n_unique: int, kind: str, offset: int = 0) -> pd.Series
 def test_default_method_matches_evidently(ref_rows: int, kind: str, n_unique: int) -> None:
     ref = _series(ref_rows, n_unique, kind)
     cur = _series(300, n_unique, kind)
-    ours = default_method(
-        ColumnSample.from_series(ref, kind), ColumnSample.from_series(cur, kind)
-    )
+    ours = default_method(ColumnSample.from_series(ref, kind), ColumnSample.from_series(cur, kind))
     assert ours == get_stattest(ref, cur, COLUMN_TYPES[kind], None).name
 
 
@@ -236,9 +256,7 @@ def test_default_method_matches_evidently(ref_rows: int, kind: str, n_unique: in
 def test_unique_values_are_counted_over_both_sides(kind: str) -> None:
     ref = _series(800, 5, kind)
     cur = _series(200, 5, kind, offset=1)  # one value only in current: six in all
-    ours = default_method(
-        ColumnSample.from_series(ref, kind), ColumnSample.from_series(cur, kind)
-    )
+    ours = default_method(ColumnSample.from_series(ref, kind), ColumnSample.from_series(cur, kind))
     assert ours == get_stattest(ref, cur, COLUMN_TYPES[kind], None).name
     assert ours == ("ks" if kind == NUMERICAL else "chisquare")
 
@@ -418,7 +436,9 @@ def test_empty_current_gives_an_empty_table() -> None:
 def test_regression_prediction_is_numerical_and_score_optional() -> None:
     rng = np.random.default_rng(17)
     model = _model(task="regression", features={"numerical": ["income"]})
-    reference = pd.DataFrame({"income": rng.normal(0, 1, 1500), "prediction": rng.normal(0, 1, 1500)})
+    reference = pd.DataFrame(
+        {"income": rng.normal(0, 1, 1500), "prediction": rng.normal(0, 1, 1500)}
+    )
     current = reference.sample(200, random_state=1).assign(date=DAY1)
     table = compute_drift(build_reference_profile(reference, model), current, model, "file")
     assert list(table["column"]) == ["income", "prediction", DATASET_COLUMN]
@@ -427,7 +447,8 @@ def test_regression_prediction_is_numerical_and_score_optional() -> None:
 
 def test_categories_are_compared_as_strings() -> None:
     model = _model(features={"categorical": ["code"]})
-    reference = pd.DataFrame({"code": [1, 2, 3, 1] * 50, "prediction": ["0", "1"] * 100})
+    # Nulls make pandas read the reference codes as floats: 1.0 must still equal "1".
+    reference = pd.DataFrame({"code": [1, 2, 3, None] * 50, "prediction": ["0", "1"] * 100})
     current = pd.DataFrame(
         {"code": ["1", "2", "3", None] * 25, "prediction": [0, 1] * 50, "date": DAY1}
     )
@@ -435,4 +456,13 @@ def test_categories_are_compared_as_strings() -> None:
     table = compute_drift(build_reference_profile(reference, model), current, model, "file")
     rows = table.set_index("column")
     assert rows.loc["code", "method"] == "chisquare"
+    assert rows.loc["code", "statistic"] == pytest.approx(1.0)
     assert rows.loc["prediction", "statistic"] == pytest.approx(1.0)
+
+
+def test_a_profile_only_serves_its_own_model() -> None:
+    profile = build_reference_profile(_frame(np.random.default_rng(19), 50), _model())
+    other = _model(model_id="other")
+    current = _frame(np.random.default_rng(20), 10).assign(date=DAY1)
+    with pytest.raises(ValueError, match="other"):
+        compute_drift(profile, current, other, "file")

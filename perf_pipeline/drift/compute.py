@@ -154,6 +154,10 @@ def compute_drift(
     is NULL for distances. A column empty on either side gets NULL statistic and `drifted`, and
     does not count in the dataset share.
     """
+    if profile.model_id != model.model_id:
+        raise ValueError(
+            f"reference profile of model {profile.model_id!r} used for model {model.model_id!r}"
+        )
     columns = drift_columns(model, has_score="score" in profile.columns or "score" in current)
     rows: list[dict[str, object]] = []
     if len(current):

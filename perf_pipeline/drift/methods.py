@@ -111,19 +111,26 @@ def _counts_on(keys: np.ndarray, sample: ColumnSample) -> np.ndarray:
     return out
 
 
-def unique_count(reference: ColumnSample, current: ColumnSample) -> int:
-    """Distinct values over both sides, as Evidently counts them to choose a method."""
+def unique_count(reference: ColumnSample, current: ColumnSample, enough: int) -> int:
+    """Distinct values over both sides, as Evidently counts them to choose a method.
+
+    Counting stops once either side alone has more than `enough`: a large continuous reference
+    would otherwise be merged with every day's values just to learn it has more than five.
+    """
+    largest = max(reference.keys.size, current.keys.size)
+    if largest > enough:
+        return largest
     return int(_union_keys(reference, current).size)
 
 
 def default_method(reference: ColumnSample, current: ColumnSample) -> str:
     """Evidently's `_get_default_stattest`: small references get p-value tests, large distances."""
-    many_values = unique_count(reference, current) > FEW_UNIQUE_VALUES
-    continuous = reference.kind == NUMERICAL and many_values
+    n_values = unique_count(reference, current, enough=FEW_UNIQUE_VALUES)
+    continuous = reference.kind == NUMERICAL and n_values > FEW_UNIQUE_VALUES
     if reference.n <= SMALL_REFERENCE_ROWS:
         if continuous:
             return "ks"
-        return "chisquare" if unique_count(reference, current) > 2 else "z"
+        return "chisquare" if n_values > 2 else "z"
     return "wasserstein" if continuous else "jensenshannon"
 
 
@@ -172,7 +179,7 @@ def wasserstein_norm(reference: ColumnSample, current: ColumnSample) -> float:
     deltas = np.diff(all_values)
     u_cdf = u.searchsorted(all_values[:-1], "right") / u.size
     v_cdf = v.searchsorted(all_values[:-1], "right") / v.size
-    distance_value = float(np.vecdot(np.abs(u_cdf - v_cdf), deltas))
+    distance_value = float(np.dot(np.abs(u_cdf - v_cdf), deltas))
     return distance_value / max(reference.std, 0.001)
 
 

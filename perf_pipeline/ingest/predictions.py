@@ -73,11 +73,17 @@ def _rules(model: ModelConfig) -> list[tuple[str, str]]:
             (blank(q(col)), f"null_score:{col}"),
             (f"{cast} IS NULL", f"unparseable_score:{col}"),
             (f"NOT isfinite({cast})", f"score_not_finite:{col}"),
-            (f"{cast} < 0 OR {cast} > 1", "score_out_of_range" if col == "score" else f"score_out_of_range:{col}"),
+            (
+                f"{cast} < 0 OR {cast} > 1",
+                "score_out_of_range" if col == "score" else f"score_out_of_range:{col}",
+            ),
         ]
     for col in model.features.numerical:
         rules.append(
-            (f"NOT {blank(q(col))} AND TRY_CAST({q(col)} AS DOUBLE) IS NULL", f"unparseable_value:{col}")
+            (
+                f"NOT {blank(q(col))} AND TRY_CAST({q(col)} AS DOUBLE) IS NULL",
+                f"unparseable_value:{col}",
+            )
         )
     return rules
 
@@ -92,7 +98,9 @@ def _typed_columns(model: ModelConfig) -> str:
     ]
     for col in model.features.numerical:
         # NaN in a feature means "missing", like null: data-quality checks count both as null.
-        parts.append(f"CAST(nullif(TRY_CAST({q(col)} AS DOUBLE), 'NaN'::DOUBLE) AS DOUBLE) AS {q(col)}")
+        parts.append(
+            f"CAST(nullif(TRY_CAST({q(col)} AS DOUBLE), 'NaN'::DOUBLE) AS DOUBLE) AS {q(col)}"
+        )
     for col in model.input_columns:
         if col not in model.features.numerical:
             parts.append(f"nullif(trim({q(col)}), '') AS {q(col)}")
@@ -147,15 +155,21 @@ def ingest_predictions(
         f"{quarantine_select(model.model_id, 'predictions', known, q(DAY))} "
         f"FROM judged_predictions WHERE _reason IS NOT NULL ORDER BY {ORDER_IN_LANDING}"
     )
-    accepted = write_partitions(con, paths, "predictions", model.model_id, "accepted_predictions", days)
+    accepted = write_partitions(
+        con, paths, "predictions", model.model_id, "accepted_predictions", days
+    )
     quarantined = write_partitions(
-        con, paths, "quarantine", model.model_id, "quarantined_predictions", days, "predictions.parquet"
+        con,
+        paths,
+        "quarantine",
+        model.model_id,
+        "quarantined_predictions",
+        days,
+        "predictions.parquet",
     )
     reasons: dict[dt.date, dict[str, int]] = {}
     for day, reason, count in con.execute(
         "SELECT date, reason, count(*) FROM quarantined_predictions GROUP BY ALL ORDER BY ALL"
     ).fetchall():
         reasons.setdefault(day, {})[reason] = count
-    return {
-        d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days
-    }
+    return {d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days}

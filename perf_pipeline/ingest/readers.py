@@ -44,9 +44,7 @@ def landing_files(folder: Path) -> list[Path]:
     """Data files of one landing folder, in name order; hidden and `_`-marker files are skipped."""
     if not folder.is_dir():
         return []
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
 
 
 def read_as_text(path: Path) -> pa.Table:
@@ -98,7 +96,9 @@ def _read_csv(path: Path) -> pa.Table:
         with path.open(newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle), None)
     except UnicodeDecodeError as exc:
-        raise UnreadableFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise UnreadableFileError(
+            path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
     if not header:
         return pa.table({})
     if len(set(header)) != len(header):
@@ -124,7 +124,9 @@ def _read_jsonl(path: Path) -> pa.Table:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise UnreadableFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise UnreadableFileError(
+            path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
     for line in text.splitlines():
         if not line.strip():
             continue

@@ -13,7 +13,8 @@ Metric SQL sees one row per prediction, already normalized per task:
   score is NULL) and `p` DOUBLE (the score, possibly NULL).
 - regression: `y` DOUBLE (label) and `yhat` DOUBLE (prediction).
 
-`Metric.sql` runs over the labelled rows of a group, `Metric.estimate_sql` over all its rows.
+`Metric.sql` runs over the labelled rows of a group, `Metric.estimate_sql` over all its rows;
+score-based aggregates (roc_auc, log_loss, the estimates) skip rows whose score is NULL.
 Aggregates return NULL when the metric is undefined for the group (NULLIF on denominators), which
 is how "NULL with n recorded, never a fake 0" (DESIGN §3) is enforced.
 """
@@ -171,7 +172,9 @@ METRICS: dict[Task, tuple[Metric, ...]] = {
             "log_loss",
             _B,
             sql=f"avg(-ln(CASE WHEN y THEN least(greatest(p, {_CLIP}), 1 - {_CLIP}) "
-            f"ELSE least(greatest(1 - p, {_CLIP}), 1 - {_CLIP}) END))",
+            f"ELSE least(greatest(1 - p, {_CLIP}), 1 - {_CLIP}) END)) "
+            # greatest() skips NULLs, so unscored rows must be filtered out, not propagated.
+            "FILTER (WHERE p IS NOT NULL)",
             higher_is_better=False,
         ),
     ),
@@ -263,9 +266,7 @@ def _require_columns(model: ModelConfig, present: set[str], needed: Sequence[str
         raise ValueError(f"model {model.model_id!r}: scored rows lack columns {missing}")
 
 
-def _row_columns(
-    model: ModelConfig, has_score: bool, params: dict[str, object]
-) -> dict[str, str]:
+def _row_columns(model: ModelConfig, has_score: bool, params: dict[str, object]) -> dict[str, str]:
     """Per-task normalization of label and prediction into the columns metric SQL reads."""
     label = quote_identifier("label")
     prediction = quote_identifier("prediction")
@@ -345,12 +346,10 @@ def _labelled_rows_sql(metrics: Sequence[Metric]) -> str:
 
 def _realized_sql(metrics: Sequence[Metric]) -> str:
     structs = [
-        _metric_struct(m.name, m.sql, m.n_sql if m.kind == "proportion" else None)
-        for m in metrics
+        _metric_struct(m.name, m.sql, m.n_sql if m.kind == "proportion" else None) for m in metrics
     ]
     return (
-        f"SELECT {_GROUP}, [{', '.join(structs)}] AS realized\n"
-        f"FROM labelled_rows GROUP BY {_GROUP}"
+        f"SELECT {_GROUP}, [{', '.join(structs)}] AS realized\nFROM labelled_rows GROUP BY {_GROUP}"
     )
 
 
@@ -362,19 +361,17 @@ def _metric_values_sql(metrics: Sequence[Metric]) -> str:
     )
     parts = [unnested.format(group=_GROUP, flag="false", column="realized", table="realized")]
     if any(m.estimate_sql for m in metrics):
-        parts.append(
-            unnested.format(group=_GROUP, flag="true", column="estimated", table="totals")
-        )
+        parts.append(unnested.format(group=_GROUP, flag="true", column="estimated", table="totals"))
     return "\nUNION ALL\n".join(parts)
 
 
 def _catalogue_sql(metrics: Sequence[Metric]) -> str:
     """Every (metric, is_estimated) a group must report, so undefined ones still get a NULL row."""
     rows = [f"({quote_literal(m.name)}, false, {i})" for i, m in enumerate(metrics)]
-    rows += [f"({quote_literal(m.name)}, true, {i})" for i, m in enumerate(metrics) if m.estimate_sql]
-    return (
-        "SELECT * FROM (VALUES " + ", ".join(rows) + ") AS c(metric, is_estimated, metric_rank)"
-    )
+    rows += [
+        f"({quote_literal(m.name)}, true, {i})" for i, m in enumerate(metrics) if m.estimate_sql
+    ]
+    return "SELECT * FROM (VALUES " + ", ".join(rows) + ") AS c(metric, is_estimated, metric_rank)"
 
 
 def _wilson_sql(value: str, n: str, sign: str) -> str:
@@ -383,7 +380,12 @@ def _wilson_sql(value: str, n: str, sign: str) -> str:
     center = f"({value} + {z2} / (2 * {n}))"
     spread = f"{_Z95!r} * sqrt({value} * (1 - {value}) / {n} + {z2} / (4 * {n} * {n}))"
     bound = f"({center} {sign} {spread}) / (1 + {z2} / {n})"
-    return f"CASE WHEN {n} > 0 AND {value} IS NOT NULL THEN least(greatest({bound}, 0), 1) END"
+    # Clamped so rounding can never put the interval beside its own estimate (at 0 or 1).
+    if sign == "+":
+        clamped = f"least(greatest({bound}, {value}), 1)"
+    else:
+        clamped = f"greatest(least({bound}, {value}), 0)"
+    return f"CASE WHEN {n} > 0 AND {value} IS NOT NULL THEN {clamped} END"
 
 
 def _final_sql() -> str:

@@ -1,0 +1,87 @@
+"""Alert rows: stable ids, first-seen times that survive re-runs, atomic per-day files.
+
+An alert's id is a hash of what it is about (model, day, kind, metric or column), so re-running a
+day finds the same alert instead of raising a new one, and the notifier never repeats itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import asdict, dataclass
+
+import duckdb
+import pandas as pd
+
+from perf_pipeline.lake import day_files, read_files_sql, write_frame_partitions
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.schemas import ALERTS
+
+
+def alert_id(model_id: str, day: dt.date, kind: str, subject: str) -> str:
+    key = f"{model_id}|{day.isoformat()}|{kind}|{subject}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Alert:
+    model_id: str
+    date: dt.date
+    kind: str
+    metric_or_column: str
+    value: float | None
+    baseline: float | None
+    threshold: float | None
+    severity: str
+    message: str
+
+    @property
+    def alert_id(self) -> str:
+        return alert_id(self.model_id, self.date, self.kind, self.metric_or_column)
+
+
+def _first_seen(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model_id: str, days: list[dt.date]
+) -> dict[str, dt.datetime]:
+    files = day_files(paths, "alerts", model_id, days)
+    if not files:
+        return {}
+    rows = con.execute(
+        f"SELECT alert_id, min(first_seen_at) FROM {read_files_sql(files)} GROUP BY alert_id"
+    ).fetchall()
+    return dict(rows)
+
+
+def write_alerts(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model_id: str,
+    days: list[dt.date],
+    alerts: list[Alert],
+    writer: str,
+) -> dict[dt.date, int]:
+    """Replace this writer's alert file of each day; an alert keeps its first-seen time."""
+    seen = _first_seen(con, paths, model_id, days)
+    now = dt.datetime.now(dt.UTC)
+    frame = pd.DataFrame(
+        [
+            {
+                **asdict(a),
+                "alert_id": a.alert_id,
+                "status": "open",
+                "first_seen_at": seen.get(a.alert_id, now),
+            }
+            for a in alerts
+        ],
+        columns=list(ALERTS),
+    )
+    return write_frame_partitions(
+        con,
+        paths,
+        "alerts",
+        model_id,
+        frame.sort_values(["date", "kind", "metric_or_column"]),
+        ALERTS,
+        days,
+        f"{writer}.parquet",
+    )

@@ -1,0 +1,282 @@
+"""The data-quality gate: every check of a day, as rows of `data_quality`, and the verdict.
+
+A day is blocked when any error-severity check fails; warnings are recorded and never block.
+The verdict is stored with the rows, so the downstream stages of a multi-day backfill skip
+exactly the blocked days and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from perf_pipeline.alerts.records import Alert
+from perf_pipeline.config import ModelConfig
+from perf_pipeline.lake import (
+    day_files,
+    has_files,
+    read_files_sql,
+    read_table_sql,
+    write_frame_partitions,
+)
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.quality.suite import ERROR, WARNING, ReferenceStats, build_suite
+from perf_pipeline.schemas import DATA_QUALITY
+from perf_pipeline.sql import quote_identifier as q
+
+QUARANTINE_SHARE_MAX = 0.01
+VOLUME_WINDOW_DAYS = 7
+
+# Checks the gate makes itself, beside the generated Great Expectations suite.
+GATE_EXPECTATIONS: list[tuple[str, str, str | None]] = [
+    ("files_readable", ERROR, None),
+    ("rows_accounted_for", ERROR, None),
+    ("quarantine_share", WARNING, None),
+    ("row_count_within_trailing_band", WARNING, None),
+]
+
+
+@dataclass
+class DayVerdict:
+    day: dt.date
+    rows: list[dict]
+
+    @property
+    def failures(self) -> list[dict]:
+        return [r for r in self.rows if not r["success"] and r["severity"] == ERROR]
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.failures)
+
+
+def reference_stats(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> ReferenceStats | None:
+    if not has_files(paths, "reference", model.model_id):
+        return None
+    source = read_table_sql(paths, "reference", model.model_id)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW reference_rows AS SELECT * FROM {source}")
+    rows = con.execute("SELECT count(*) FROM reference_rows").fetchall()[0][0]
+    stats = ReferenceStats(rows=rows)
+    present = {r[0] for r in con.execute("DESCRIBE reference_rows").fetchall()}
+    for col in model.input_columns:
+        if col not in present or rows == 0:
+            continue
+        stats.null_rate[col] = con.execute(
+            f"SELECT avg(CASE WHEN {q(col)} IS NULL THEN 1.0 ELSE 0.0 END) FROM reference_rows"
+        ).fetchall()[0][0]
+    for col in model.features.numerical:
+        if col in present:
+            low, high = con.execute(
+                f"SELECT min({q(col)}), max({q(col)}) FROM reference_rows"
+            ).fetchall()[0]
+            if low is not None:
+                stats.minimum[col], stats.maximum[col] = float(low), float(high)
+    for col in model.features.categorical:
+        if col in present:
+            values = con.execute(
+                f"SELECT DISTINCT CAST({q(col)} AS VARCHAR) FROM reference_rows "
+                f"WHERE {q(col)} IS NOT NULL ORDER BY 1"
+            ).fetchall()
+            stats.categories[col] = [v[0] for v in values]
+    return stats
+
+
+def _row(
+    model: ModelConfig,
+    day: dt.date,
+    expectation: str,
+    column: str | None,
+    success: bool,
+    observed: str | None,
+    unexpected: int | None,
+    severity: str,
+    samples: list | None = None,
+) -> dict:
+    return {
+        "model_id": model.model_id,
+        "date": day,
+        "expectation": expectation,
+        "column": column,
+        "success": success,
+        "observed_value": observed,
+        "unexpected_count": unexpected,
+        "severity": severity,
+        "sample_values": json.dumps(samples or [], default=str),
+    }
+
+
+def _ingest_log(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> dict[dt.date, dict]:
+    window = [days[0] - dt.timedelta(days=i) for i in range(VOLUME_WINDOW_DAYS, 0, -1)] + days
+    files = day_files(paths, "ingest_log", model.model_id, window)
+    if not files:
+        return {}
+    rows = con.execute(f"SELECT * FROM {read_files_sql(files)} WHERE source = 'predictions'")
+    names = [d[0] for d in rows.description]
+    return {
+        record["date"]: record
+        for record in (dict(zip(names, r, strict=True)) for r in rows.fetchall())
+    }
+
+
+def _volume_row(model: ModelConfig, day: dt.date, log: dict[dt.date, dict]) -> dict | None:
+    history = [
+        log[d]["accepted"]
+        for d in (day - dt.timedelta(days=i) for i in range(1, VOLUME_WINDOW_DAYS + 1))
+        if d in log and log[d]["accepted"] > 0
+    ]
+    if len(history) < 3 or day not in log:
+        return None
+    median = statistics.median(history)
+    low, high = median * (1 - model.volume_tolerance), median * (1 + model.volume_tolerance)
+    accepted = log[day]["accepted"]
+    return _row(
+        model,
+        day,
+        "row_count_within_trailing_band",
+        None,
+        low <= accepted <= high,
+        json.dumps({"rows": accepted, "band": [low, high]}),
+        None,
+        WARNING,
+    )
+
+
+def assess_days(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> dict[dt.date, DayVerdict]:
+    """Judge each day from the ingest log and the accepted rows, with Great Expectations."""
+    from perf_pipeline.quality.gx_runner import SuiteRunner
+
+    specs = build_suite(model, reference_stats(con, paths, model))
+    log = _ingest_log(con, paths, model, days)
+    runner = SuiteRunner()
+    verdicts: dict[dt.date, DayVerdict] = {}
+    for day in days:
+        rows: list[dict] = []
+        entry = log.get(day)
+        error = entry["error"] if entry else "the predictions of this day were never ingested"
+        rows.append(_row(model, day, "files_readable", None, error is None, error, None, ERROR))
+        if error is None:
+            read, accepted, quarantined = (
+                entry["rows_read"],
+                entry["accepted"],
+                entry["quarantined"],
+            )
+            rows.append(
+                _row(
+                    model,
+                    day,
+                    "rows_accounted_for",
+                    None,
+                    read == accepted + quarantined,
+                    json.dumps({"read": read, "accepted": accepted, "quarantined": quarantined}),
+                    read - accepted - quarantined,
+                    ERROR,
+                )
+            )
+            share = quarantined / read if read else 0.0
+            rows.append(
+                _row(
+                    model,
+                    day,
+                    "quarantine_share",
+                    None,
+                    share <= QUARANTINE_SHARE_MAX,
+                    f"{share:.4%}",
+                    quarantined,
+                    WARNING,
+                )
+            )
+            volume = _volume_row(model, day, log)
+            if volume:
+                rows.append(volume)
+            frame = _day_frame(con, paths, model, day)
+            for outcome in runner.validate(frame, specs):
+                rows.append(
+                    _row(
+                        model,
+                        day,
+                        outcome.spec.name,
+                        outcome.spec.column,
+                        outcome.success,
+                        outcome.observed_value,
+                        outcome.unexpected_count,
+                        outcome.spec.severity,
+                        outcome.sample_values,
+                    )
+                )
+        verdicts[day] = DayVerdict(day, rows)
+    return verdicts
+
+
+def _day_frame(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, day: dt.date
+) -> pd.DataFrame:
+    files = day_files(paths, "predictions", model.model_id, [day])
+    if not files:
+        return pd.DataFrame({"prediction_id": pd.Series([], dtype=str)})
+    return con.execute(f"SELECT * FROM {read_files_sql(files)}").df()
+
+
+def quality_alerts(model: ModelConfig, verdicts: dict[dt.date, DayVerdict]) -> list[Alert]:
+    alerts = []
+    for verdict in verdicts.values():
+        for failure in verdict.failures:
+            subject = failure["expectation"]
+            alerts.append(
+                Alert(
+                    model_id=model.model_id,
+                    date=verdict.day,
+                    kind="data_quality",
+                    metric_or_column=subject,
+                    value=float(failure["unexpected_count"])
+                    if failure["unexpected_count"] is not None
+                    else None,
+                    baseline=None,
+                    threshold=None,
+                    severity=ERROR,
+                    message=f"{model.model_id} {verdict.day}: {subject} failed"
+                    + (f" ({failure['observed_value']})" if failure["observed_value"] else ""),
+                )
+            )
+    return alerts
+
+
+def blocked_days(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model_id: str, days: list[dt.date]
+) -> set[dt.date]:
+    """Days the gate blocked, read back from `data_quality` (written by the gate step)."""
+    files = day_files(paths, "data_quality", model_id, days)
+    if not files:
+        return set(days)
+    rows = con.execute(
+        f"SELECT DISTINCT date FROM {read_files_sql(files)} "
+        f"WHERE severity = '{ERROR}' AND NOT success"
+    ).fetchall()
+    assessed = {
+        r[0] for r in con.execute(f"SELECT DISTINCT date FROM {read_files_sql(files)}").fetchall()
+    }
+    return {r[0] for r in rows} | (set(days) - assessed)
+
+
+def write_quality_rows(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    verdicts: dict[dt.date, DayVerdict],
+) -> dict[dt.date, int]:
+    frame = pd.DataFrame(
+        [row for v in verdicts.values() for row in v.rows], columns=list(DATA_QUALITY)
+    )
+    return write_frame_partitions(
+        con, paths, "data_quality", model.model_id, frame, DATA_QUALITY, list(verdicts)
+    )

@@ -1,0 +1,73 @@
+"""Column types of the public tables written from Python frames (DESIGN §3).
+
+Written down once so that every day's file of a table has the same schema, whatever pandas
+inferred for that day (an all-null column would otherwise come out as a different type).
+"""
+
+from __future__ import annotations
+
+PERFORMANCE = {
+    "model_id": "VARCHAR",
+    "date": "DATE",
+    "segment_column": "VARCHAR",
+    "segment_value": "VARCHAR",
+    "metric": "VARCHAR",
+    "value": "DOUBLE",
+    "n": "BIGINT",
+    "ci_low": "DOUBLE",
+    "ci_high": "DOUBLE",
+    "label_coverage": "DOUBLE",
+    "is_estimated": "BOOLEAN",
+}
+
+DRIFT = {
+    "model_id": "VARCHAR",
+    "date": "DATE",
+    "column": "VARCHAR",
+    "method": "VARCHAR",
+    "statistic": "DOUBLE",
+    "p_value": "DOUBLE",
+    "threshold": "DOUBLE",
+    "drifted": "BOOLEAN",
+    "reference_kind": "VARCHAR",
+    "psi": "DOUBLE",
+}
+
+DATA_QUALITY = {
+    "model_id": "VARCHAR",
+    "date": "DATE",
+    "expectation": "VARCHAR",
+    "column": "VARCHAR",
+    "success": "BOOLEAN",
+    "observed_value": "VARCHAR",
+    "unexpected_count": "BIGINT",
+    "severity": "VARCHAR",
+    "sample_values": "VARCHAR",
+}
+
+ALERTS = {
+    "alert_id": "VARCHAR",
+    "model_id": "VARCHAR",
+    "date": "DATE",
+    "kind": "VARCHAR",
+    "metric_or_column": "VARCHAR",
+    "value": "DOUBLE",
+    "baseline": "DOUBLE",
+    "threshold": "DOUBLE",
+    "severity": "VARCHAR",
+    "status": "VARCHAR",
+    "first_seen_at": "TIMESTAMPTZ",
+    "message": "VARCHAR",
+}
+
+INGEST_LOG = {
+    "model_id": "VARCHAR",
+    "date": "DATE",
+    "source": "VARCHAR",
+    "files": "BIGINT",
+    "rows_read": "BIGINT",
+    "accepted": "BIGINT",
+    "quarantined": "BIGINT",
+    "error": "VARCHAR",
+    "extra_columns": "VARCHAR",
+}

@@ -1,0 +1,109 @@
+"""The `performance` table for a range of days: predictions joined with the latest labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from perf_pipeline.config import ModelConfig
+from perf_pipeline.lake import (
+    day_files,
+    has_files,
+    read_files_sql,
+    read_table_sql,
+    write_frame_partitions,
+    write_single,
+)
+from perf_pipeline.metrics.performance import COLUMNS, compute_performance
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.schemas import PERFORMANCE
+from perf_pipeline.sql import quote_literal
+
+_LATEST_LABELS = """
+SELECT prediction_id, arg_max(label, (arrival_date, label_timestamp)) AS label
+FROM {source} GROUP BY prediction_id
+"""
+
+
+def _latest_labels(con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig) -> None:
+    if has_files(paths, "labels", model.model_id):
+        source = read_table_sql(paths, "labels", model.model_id)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE latest_labels AS {_LATEST_LABELS.format(source=source)}"
+        )
+    else:
+        label_type = "DOUBLE" if model.task.value == "regression" else "VARCHAR"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE latest_labels "
+            f"(prediction_id VARCHAR, label {label_type})"
+        )
+
+
+def compute_days(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> pd.DataFrame:
+    """Performance rows of `days` (realized where labels arrived, estimated otherwise)."""
+    files = day_files(paths, "predictions", model.model_id, days)
+    if not files:
+        return pd.DataFrame(columns=COLUMNS)
+    _latest_labels(con, paths, model)
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW scored AS "
+        f"SELECT p.*, l.label FROM {read_files_sql(files)} AS p "
+        "LEFT JOIN latest_labels AS l USING (prediction_id)"
+    )
+    return compute_performance(con, model, "scored")
+
+
+def write_days(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    days: list[dt.date],
+    frame: pd.DataFrame,
+) -> dict[dt.date, int]:
+    return write_frame_partitions(
+        con, paths, "performance", model.model_id, frame, PERFORMANCE, days
+    )
+
+
+def write_reference_performance(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> pd.DataFrame:
+    """Metrics of the reference set: the baseline that `max_drop` thresholds compare with."""
+    source = read_table_sql(paths, "reference", model.model_id)
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW reference_scored AS "
+        f"SELECT DATE {quote_literal('1970-01-01')} AS date, * FROM {source}"
+    )
+    frame = compute_performance(con, model, "reference_scored")
+    con.register("_reference_performance", frame)
+    write_single(
+        con, paths, "reference_performance", model.model_id, "SELECT * FROM _reference_performance"
+    )
+    con.unregister("_reference_performance")
+    return frame
+
+
+def baseline_values(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, day: dt.date
+) -> dict[str, float]:
+    """Overall realized metric values to compare `day` with: the reference set, or the mean of
+    the trailing window's days for a model whose reference is a window of production."""
+    if model.reference.source == "file":
+        if not has_files(paths, "reference_performance", model.model_id):
+            return {}
+        source = read_table_sql(paths, "reference_performance", model.model_id)
+    else:
+        window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
+        files = day_files(paths, "performance", model.model_id, window)
+        if not files:
+            return {}
+        source = read_files_sql(files)
+    rows = con.execute(
+        f"SELECT metric, avg(value) FROM {source} WHERE segment_column = '__all__' "
+        "AND NOT is_estimated AND value IS NOT NULL GROUP BY metric"
+    ).fetchall()
+    return {metric: value for metric, value in rows}

@@ -1,0 +1,91 @@
+"""The reference (baseline) of a model: its validation set, or a trailing window of production.
+
+Stored once per model, typed like the predictions, so drift and data-quality checks compare a day
+with the same columns and types they see in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from perf_pipeline.config import ModelConfig, Task
+from perf_pipeline.ingest.landing import DayLoad
+from perf_pipeline.ingest.predictions import score_columns
+from perf_pipeline.ingest.readers import UnreadableFileError, landing_files, read_as_text
+from perf_pipeline.ingest.rules import canonical_class
+from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql, write_single
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.sql import quote_identifier as q
+
+REFERENCE_DATE = "DATE '1970-01-01'"
+
+
+def _typed(model: ModelConfig, present: set[str]) -> str:
+    parts = []
+    for col in model.features.numerical:
+        parts.append(f"TRY_CAST({q(col)} AS DOUBLE) AS {q(col)}")
+    for col in model.input_columns:
+        if col not in model.features.numerical:
+            parts.append(f"nullif(trim({q(col)}), '') AS {q(col)}")
+    value = "TRY_CAST({c} AS DOUBLE)" if model.task is Task.REGRESSION else canonical_class("{c}")
+    for col in ("prediction", "label"):
+        if col in present:
+            parts.append(f"{value.format(c=q(col))} AS {col}")
+    parts += [f"TRY_CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in score_columns(model) if c in present]
+    return ", ".join(parts)
+
+
+def materialize_reference(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> DayLoad:
+    """Read `reference/model=<id>/*` and store it typed; returns what was read."""
+    folder = paths.landing_reference(model.model_id)
+    load = DayLoad(dt.date(1970, 1, 1))
+    files = landing_files(folder)
+    if not files:
+        raise UnreadableFileError(
+            folder, "no reference files (the model's reference.source is 'file')"
+        )
+    tables = []
+    for path in files:
+        load.files.append(str(path))
+        table = read_as_text(path)
+        missing = [
+            c for c in [*model.input_columns, "prediction", "label"] if c not in table.column_names
+        ]
+        if missing:
+            raise UnreadableFileError(path, f"missing required column(s) {missing}")
+        tables.append(table.select([c for c in table.column_names if not c.startswith("__")]))
+    frame = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+    load.rows_read = len(frame)
+    con.register("raw_reference", frame)
+    write_single(
+        con,
+        paths,
+        "reference",
+        model.model_id,
+        f"SELECT {_typed(model, set(frame.columns))} FROM raw_reference",
+    )
+    return load
+
+
+def reference_frame(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, day: dt.date | None = None
+) -> pd.DataFrame | None:
+    """The rows a day is compared with: the stored file, or the trailing window before `day`."""
+    if model.reference.source == "file":
+        if not has_files(paths, "reference", model.model_id):
+            return None
+        return con.execute(
+            f"SELECT * FROM {read_table_sql(paths, 'reference', model.model_id)}"
+        ).df()
+    if day is None:
+        return None
+    window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
+    files = day_files(paths, "predictions", model.model_id, window)
+    if not files:
+        return None
+    return con.execute(f"SELECT * FROM {read_files_sql(files)}").df()
