@@ -16,7 +16,7 @@ from perf_pipeline.assets.model_assets import build_model_assets, key, partition
 from perf_pipeline.config import ModelConfig, load_models
 from perf_pipeline.paths import DataPaths, resolve_data_root
 from perf_pipeline.resources import PipelineStorage
-from perf_pipeline.sensors import build_alerts_sensor, run_failure_sensor
+from perf_pipeline.sensors import build_alerts_sensor, build_late_labels_sensor, run_failure_sensor
 
 # Evidently and Great Expectations phone home by default; nothing leaves this machine.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -54,7 +54,14 @@ def build_definitions(data_root: str | os.PathLike[str] | None = None) -> dg.Def
         assets=assets,
         jobs=[*jobs, notify_alerts],
         schedules=schedules,
-        sensors=[build_alerts_sensor(alert_keys), run_failure_sensor],
+        sensors=[
+            build_alerts_sensor(alert_keys),
+            *(
+                build_late_labels_sensor(m.model_id, daily_job_name(m.model_id))
+                for m in models.values()
+            ),
+            run_failure_sensor,
+        ],
         resources={"storage": PipelineStorage(data_root=str(paths.root))},
     )
 

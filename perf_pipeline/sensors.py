@@ -85,3 +85,72 @@ def run_failure_sensor(context: dg.RunFailureSensorContext, storage: PipelineSto
             }
         ],
     )
+
+
+def _latest_storage_id(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str) -> int:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].storage_id if records else 0
+
+
+def build_late_labels_sensor(model_id: str, job_name: str) -> dg.SensorDefinition:
+    """Recompute past days' performance when their labels land, so realized metrics converge.
+
+    A labels partition (an arrival day) carries the prediction day of every label. A prediction
+    day whose performance was last computed before those labels arrived is stale; the stale days
+    are recomputed, with their alerts, in one run over their range.
+    """
+    labels_key = dg.AssetKey([model_id, "labels"])
+    performance_key = dg.AssetKey([model_id, "performance"])
+    targets = [performance_key, dg.AssetKey([model_id, "alerts"])]
+
+    @dg.sensor(
+        name=f"{model_id}__late_labels",
+        job_name=job_name,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Recomputes {model_id}'s performance for past days when their labels arrive.",
+    )
+    def late_labels(context: dg.SensorEvaluationContext, storage: PipelineStorage):
+        after = int(context.cursor or 0)
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=labels_key, after_storage_id=after),
+            limit=PAGE,
+            ascending=True,
+        ).records
+        if not records:
+            return dg.SkipReason("no new labels")
+        context.update_cursor(str(records[-1].storage_id))
+        arrivals = {r.partition_key: r.storage_id for r in records if r.partition_key}
+        files = day_files(
+            storage.paths, "labels", model_id, [dt.date.fromisoformat(p) for p in arrivals]
+        )
+        if not files:
+            return dg.SkipReason("the new labels partitions hold no labels")
+        con = connect()
+        pairs = con.execute(
+            f"SELECT DISTINCT CAST(arrival_date AS VARCHAR), CAST(prediction_date AS VARCHAR) "
+            f"FROM {read_files_sql(files)} WHERE prediction_date IS NOT NULL"
+        ).fetchall()
+        stale = sorted(
+            {
+                predicted
+                for arrived, predicted in pairs
+                if _latest_storage_id(context.instance, performance_key, predicted)
+                < arrivals.get(arrived, 0)
+            }
+        )
+        if not stale:
+            return dg.SkipReason("performance of every labelled day is already up to date")
+        return dg.RunRequest(
+            run_key=f"{model_id}-late-labels-{records[-1].storage_id}",
+            asset_selection=targets,
+            tags={
+                "dagster/asset_partition_range_start": stale[0],
+                "dagster/asset_partition_range_end": stale[-1],
+                "perf_pipeline/late_label_days": str(len(stale)),
+            },
+        )
+
+    return late_labels

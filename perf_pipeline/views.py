@@ -14,7 +14,6 @@ import duckdb
 
 from perf_pipeline.lake import has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
-from perf_pipeline.sql import quote_literal
 
 PUBLIC_TABLES = (
     "predictions",
@@ -25,8 +24,6 @@ PUBLIC_TABLES = (
     "drift",
     "alerts",
 )
-
-_META_TABLE = "_perf_pipeline_views"
 
 # Labels are stored per arrival day; the public table keeps the latest label per prediction.
 _LATEST_LABEL_SQL = """
@@ -51,14 +48,17 @@ def _signature(paths: DataPaths, tables: list[str]) -> str:
     return f"{paths.warehouse}|{','.join(tables)}"
 
 
+def _signature_file(paths: DataPaths):
+    return paths.views_db.with_name(paths.views_db.name + ".tables")
+
+
 def _current_signature(paths: DataPaths) -> str | None:
-    if not paths.views_db.exists():
+    # Kept beside the views file, not inside it: a process that still has the old file open
+    # would be handed its cached copy by DuckDB and never see the new signature.
+    marker = _signature_file(paths)
+    if not paths.views_db.exists() or not marker.exists():
         return None
-    try:
-        with duckdb.connect(str(paths.views_db), read_only=True) as con:
-            return con.execute(f"SELECT signature FROM {_META_TABLE}").fetchall()[0][0]
-    except duckdb.Error:
-        return None
+    return marker.read_text(encoding="utf-8")
 
 
 def refresh_views(paths: DataPaths) -> bool:
@@ -73,10 +73,10 @@ def refresh_views(paths: DataPaths) -> bool:
         with duckdb.connect(str(tmp)) as con:
             for table in tables:
                 con.execute(f"CREATE VIEW {table} AS {view_sql(paths, table)}")
-            con.execute(
-                f"CREATE TABLE {_META_TABLE} AS SELECT {quote_literal(signature)} AS signature"
-            )
         os.replace(tmp, paths.views_db)
+        marker_tmp = tmp.with_suffix(".tables")
+        marker_tmp.write_text(signature, encoding="utf-8")
+        os.replace(marker_tmp, _signature_file(paths))
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)

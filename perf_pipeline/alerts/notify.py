@@ -7,9 +7,11 @@ stay quiet.
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from perf_pipeline.lake import connect, has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
@@ -31,13 +33,31 @@ def notified_ids(log: Path) -> set[str]:
     return ids
 
 
+def _jsonable(value: object) -> object:
+    """Strict JSON values: missing numbers become null, days and times ISO 8601 text."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return (
+            value.date().isoformat()
+            if value == value.normalize() and value.tz is None
+            else value.isoformat()
+        )
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
 def append_records(log: Path, records: list[dict]) -> None:
     if not records:
         return
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+            clean = {k: _jsonable(v) for k, v in record.items()}
+            handle.write(json.dumps(clean, sort_keys=True, allow_nan=False) + "\n")
 
 
 def load_alerts(paths: DataPaths, alert_ids: list[str]) -> list[dict]:

@@ -66,7 +66,8 @@ def _known_predictions(
         source = read_table_sql(paths, "predictions", model.model_id)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE known_predictions AS "
-            f"SELECT DISTINCT prediction_id, date AS prediction_date FROM {source}"
+            f"SELECT prediction_id, min(date) AS prediction_date FROM {source} "
+            "GROUP BY prediction_id"
         )
     else:
         con.execute(

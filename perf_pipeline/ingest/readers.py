@@ -66,7 +66,9 @@ def read_as_text(path: Path) -> pa.Table:
     if RAW_LINE not in table.column_names:
         table = table.append_column(RAW_LINE, pa.nulls(n, pa.string()))
     table = table.append_column(SOURCE_FILE, pa.array([str(path)] * n, pa.string()))
-    return table.append_column(ROW_NUMBER, pa.array(range(1, n + 1), pa.int64()))
+    if ROW_NUMBER not in table.column_names:
+        table = table.append_column(ROW_NUMBER, pa.array(range(1, n + 1), pa.int64()))
+    return table
 
 
 def _to_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -109,6 +111,9 @@ def _read_csv(path: Path) -> pa.Table:
             read_options=pacsv.ReadOptions(encoding="utf8"),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(header, pa.string()),
+                # Only an empty cell is missing: "NA", "NULL" or "NaN" are values to judge,
+                # exactly as the same text in a JSON Lines or Parquet file.
+                null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
             ),
@@ -120,6 +125,7 @@ def _read_csv(path: Path) -> pa.Table:
 def _read_jsonl(path: Path) -> pa.Table:
     """One JSON object a line; a broken line becomes a row of its own, kept as raw text."""
     rows: list[dict[str, str | None]] = []
+    line_numbers: list[int] = []
     columns: dict[str, None] = {}
     try:
         text = path.read_text(encoding="utf-8")
@@ -127,9 +133,10 @@ def _read_jsonl(path: Path) -> pa.Table:
         raise UnreadableFileError(
             path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from exc
-    for line in text.splitlines():
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        line_numbers.append(line_number)
         try:
             record = json.loads(line)
             if not isinstance(record, dict):
@@ -141,7 +148,9 @@ def _read_jsonl(path: Path) -> pa.Table:
         columns.update(dict.fromkeys(row))
         rows.append(row)
     names = [*columns, RAW_LINE]
-    return pa.table({name: pa.array([r.get(name) for r in rows], pa.string()) for name in names})
+    table = pa.table({name: pa.array([r.get(name) for r in rows], pa.string()) for name in names})
+    # Blank lines hold no row, but a row's number stays the line number someone has to fix.
+    return table.append_column(ROW_NUMBER, pa.array(line_numbers, pa.int64()))
 
 
 def _json_text(value: object) -> str | None:

@@ -13,6 +13,7 @@ def canonical_class(expr: str) -> str:
     number = f"TRY_CAST({expr} AS DOUBLE)"
     return (
         f"CASE WHEN {number} IS NOT NULL AND isfinite({number}) AND {number} = round({number}) "
+        f"AND abs({number}) < 1e15 "
         f"THEN CAST(CAST({number} AS BIGINT) AS VARCHAR) ELSE trim({expr}) END"
     )
 

@@ -1,0 +1,29 @@
+# Set-up is part of every target: a fresh machine needs only Python 3.11+ and make.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint ui bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed  ## sample data + the whole pipeline on the embedded DuckDB
+	$(BIN)/perf-pipeline demo
+
+test: $(BIN)/.installed  ## the test suite and the linter
+	$(BIN)/python -m pytest
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: $(BIN)/.installed  ## the Dagster UI on the same data root and instance as the CLI
+	$(BIN)/perf-pipeline ui
+
+bench: $(BIN)/.installed  ## wall time and peak memory of the demo (see benchmarks/README.md)
+	$(BIN)/python benchmarks/demo_benchmark.py
+
+clean:
+	rm -rf $(VENV) data/landing data/warehouse data/warehouse.duckdb data/reports data/alerts data/dagster_home

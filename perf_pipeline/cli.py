@@ -1,0 +1,126 @@
+"""`perf-pipeline`: demo, backfill, status and ui, over the same definitions as the Dagster UI.
+
+Every command honours `PERF_PIPELINE_HOME` (the data root, default `./data`) and `DAGSTER_HOME`
+(default `<data root>/dagster_home`), so runs launched here show up in `dagster dev`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from perf_pipeline.paths import DATA_ROOT_ENV, DataPaths, resolve_data_root
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="perf-pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", help=f"data root (default: ${DATA_ROOT_ENV} or ./data)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="write the sample data if absent, backfill it, summarize")
+    demo.add_argument("--fresh", action="store_true", help="rewrite the sample landing zone first")
+    backfill = sub.add_parser(
+        "backfill", help="run every stage for a date range, one run per model"
+    )
+    backfill.add_argument("--start", type=_date, required=True)
+    backfill.add_argument("--end", type=_date, required=True)
+    backfill.add_argument("--model", action="append", help="only this model (repeatable)")
+    status = sub.add_parser("status", help="latest metrics and open alerts")
+    status.add_argument("--model", action="append", help="only this model (repeatable)")
+    sub.add_parser("ui", help="open the Dagster UI on this data root (dagster dev)")
+    return parser
+
+
+def _load(paths: DataPaths):
+    from perf_pipeline.config import load_models
+    from perf_pipeline.definitions import build_definitions
+
+    return build_definitions(paths.root), load_models(paths.models_file)
+
+
+def _select(models: dict, wanted: list[str] | None) -> list:
+    if not wanted:
+        return list(models.values())
+    unknown = [m for m in wanted if m not in models]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {unknown}; the models file declares {sorted(models)}")
+    return [models[m] for m in wanted]
+
+
+def _run_backfill(paths: DataPaths, start: dt.date, end: dt.date, wanted: list[str] | None) -> int:
+    import dagster as dg
+
+    from perf_pipeline.runner import backfill, ensure_dagster_home, notify_pending
+
+    if end < start:
+        raise SystemExit(f"--end {end} is before --start {start}")
+    home = ensure_dagster_home(paths)
+    defs, models = _load(paths)
+    selected = _select(models, wanted)
+    print(f"Backfilling {start} .. {end} for {', '.join(m.model_id for m in selected)}")
+    print(f"Runs are recorded in DAGSTER_HOME={home} (open them with `perf-pipeline ui`).")
+    began = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        outcomes = backfill(defs, instance, selected, start, end)
+        sent = notify_pending(defs, instance, paths)
+    for o in outcomes:
+        state = "ok" if o.success else f"FAILED at {', '.join(o.failed_steps) or 'run level'}"
+        print(f"  {o.model_id}: {o.start} .. {o.end}  run {o.run_id[:8]}  {state}")
+    elapsed = time.perf_counter() - began
+    print(f"Done in {elapsed:.0f} s; {sent} new alert(s) sent to {paths.alerts_log}")
+    return 0 if all(o.success for o in outcomes) else 1
+
+
+def _demo(paths: DataPaths, fresh: bool) -> int:
+    from perf_pipeline.sample_data import SAMPLE_DAYS, SAMPLE_START, sample_exists, write_sample
+
+    if fresh or not sample_exists(paths.root):
+        print(f"Writing the sample landing zone under {paths.root} ...")
+        write_sample(paths.root)
+    end = SAMPLE_START + dt.timedelta(days=SAMPLE_DAYS - 1)
+    code = _run_backfill(paths, SAMPLE_START, end, None)
+    from perf_pipeline.status import print_summary
+
+    print_summary(paths)
+    return code
+
+
+def _ui(paths: DataPaths) -> int:
+    from perf_pipeline.runner import ensure_dagster_home
+
+    ensure_dagster_home(paths)
+    os.environ[DATA_ROOT_ENV] = str(paths.root)
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    command = ["dagster", "dev"]
+    command += ["-w", str(workspace)] if workspace.exists() else ["-m", "perf_pipeline.definitions"]
+    return subprocess.call(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    paths = DataPaths(resolve_data_root(args.home))
+    os.environ[DATA_ROOT_ENV] = str(paths.root)
+    if args.command == "demo":
+        return _demo(paths, args.fresh)
+    if args.command == "backfill":
+        return _run_backfill(paths, args.start, args.end, args.model)
+    if args.command == "status":
+        from perf_pipeline.status import print_status
+
+        return print_status(paths, args.model)
+    return _ui(paths)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

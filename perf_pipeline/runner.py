@@ -1,0 +1,111 @@
+"""Launch pipeline runs on the Dagster instance the UI shows (`DAGSTER_HOME`).
+
+The command line and the UI share one instance, so a backfill started from a terminal appears in
+`dagster dev` with its logs, asset materializations and check results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from perf_pipeline.alerts.notify import notified_ids
+from perf_pipeline.config import ModelConfig
+from perf_pipeline.definitions import daily_job_name
+from perf_pipeline.lake import connect, has_files, read_table_sql
+from perf_pipeline.paths import DataPaths
+
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
+
+
+def ensure_dagster_home(paths: DataPaths) -> Path:
+    """`DAGSTER_HOME`, defaulting to `<data root>/dagster_home` so runs persist for the UI."""
+    home = Path(os.environ.get(DAGSTER_HOME_ENV) or paths.root / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster.yaml"
+    if not instance_config.exists():
+        # Nothing leaves the machine unless a user configures it: Dagster's telemetry too.
+        instance_config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ[DAGSTER_HOME_ENV] = str(home)
+    return home
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    model_id: str
+    start: dt.date
+    end: dt.date
+    run_id: str
+    success: bool
+    failed_steps: list[str]
+
+
+def _log_config(level: str) -> dict:
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
+def backfill(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    models: list[ModelConfig],
+    start: dt.date,
+    end: dt.date,
+    log_level: str = "INFO",
+) -> list[RunOutcome]:
+    """One run per model for the whole range (the single-run backfill policy), never per day."""
+    outcomes = []
+    for model in models:
+        first = max(start, model.start_date)
+        if first > end:
+            continue
+        job = defs.resolve_job_def(daily_job_name(model.model_id))
+        result = job.execute_in_process(
+            run_config=_log_config(log_level),
+            instance=instance,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+                "perf_pipeline/launched_by": "cli",
+            },
+            raise_on_error=False,
+        )
+        failed = [e.step_key for e in result.all_events if e.is_step_failure and e.step_key]
+        outcomes.append(
+            RunOutcome(model.model_id, first, end, result.run_id, result.success, failed)
+        )
+    return outcomes
+
+
+def pending_alert_ids(paths: DataPaths) -> list[str]:
+    if not has_files(paths, "alerts"):
+        return []
+    con = connect()
+    ids = {
+        r[0]
+        for r in con.execute(f"SELECT alert_id FROM {read_table_sql(paths, 'alerts')}").fetchall()
+    }
+    return sorted(ids - notified_ids(paths.alerts_log))
+
+
+def notify_pending(defs: dg.Definitions, instance: dg.DagsterInstance, paths: DataPaths) -> int:
+    """Run the notification job for alerts not yet sent (what the alerts sensor does on a tick)."""
+    ids = pending_alert_ids(paths)
+    if not ids:
+        return 0
+    job = defs.resolve_job_def("notify_alerts")
+    result = job.execute_in_process(
+        run_config={
+            **_log_config("WARNING"),
+            "ops": {"send_alerts": {"config": {"alert_ids": ids}}},
+        },
+        instance=instance,
+    )
+    return int(result.output_for_node("send_alerts"))

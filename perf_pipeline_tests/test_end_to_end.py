@@ -1,0 +1,304 @@
+"""The whole sample period through real Dagster, twice, held to the documented incidents.
+
+One module-scoped backfill feeds every test here (it is the expensive part); the tests that change
+the data root run last, in file order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from perf_pipeline.config import load_models
+from perf_pipeline.definitions import build_definitions, daily_job_name
+from perf_pipeline.lake import connect, read_table_sql
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.resources import PipelineStorage
+from perf_pipeline.runner import backfill
+from perf_pipeline.sample_data import INCIDENTS, SAMPLE_DAYS, SAMPLE_START, day, write_sample
+from perf_pipeline.views import PUBLIC_TABLES
+
+END = SAMPLE_START + dt.timedelta(days=SAMPLE_DAYS - 1)
+ALL_DAYS = [day(i) for i in range(SAMPLE_DAYS)]
+SNAPSHOT_TABLES = [*PUBLIC_TABLES, "ingest_log"]
+
+
+def _snapshot(paths: DataPaths) -> dict[str, pd.DataFrame]:
+    con = connect()
+    tables = {}
+    for table in SNAPSHOT_TABLES:
+        frame = con.execute(f"SELECT * FROM {read_table_sql(paths, table)}").df()
+        tables[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return tables
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("data_root")
+    paths = write_sample(root)
+    defs = build_definitions(root)
+    models = list(load_models(paths.models_file).values())
+    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
+        first = backfill(defs, instance, models, SAMPLE_START, END, log_level="WARNING")
+        first_snapshot = _snapshot(paths)
+        second = backfill(defs, instance, models, SAMPLE_START, END, log_level="WARNING")
+        yield {
+            "paths": paths,
+            "defs": defs,
+            "instance": instance,
+            "outcomes": [*first, *second],
+            "first": first_snapshot,
+            "second": _snapshot(paths),
+        }
+
+
+def _sensor_context(pipeline, cursor: str | None = None) -> dg.SensorEvaluationContext:
+    storage = PipelineStorage(data_root=str(pipeline["paths"].root))
+    return dg.build_sensor_context(
+        instance=pipeline["instance"],
+        definitions=pipeline["defs"],
+        cursor=cursor,
+        resources={"storage": storage},
+    )
+
+
+def _alerts(pipeline) -> pd.DataFrame:
+    alerts = pipeline["second"]["alerts"].copy()
+    alerts["date"] = pd.to_datetime(alerts["date"]).dt.date
+    return alerts
+
+
+def test_every_run_is_one_run_per_model_and_succeeds(pipeline) -> None:
+    outcomes = pipeline["outcomes"]
+    assert [o.model_id for o in outcomes] == ["card_fraud", "store_demand"] * 2
+    assert all(o.success for o in outcomes), [(o.model_id, o.failed_steps) for o in outcomes]
+    runs = pipeline["instance"].get_runs()
+    assert len(runs) == 4  # a 60-day backfill of a model is a single run, never one per day
+
+
+@pytest.mark.parametrize("incident", [i for i in INCIDENTS if i.alert_kind], ids=lambda i: i.name)
+def test_each_incident_raises_its_alert_on_its_days(pipeline, incident) -> None:
+    alerts = _alerts(pipeline)
+    mine = alerts[
+        (alerts["model_id"] == incident.model_id) & (alerts["kind"] == incident.alert_kind)
+    ]
+    raised = set(mine["date"])
+    missing = set(incident.must_alert) - raised
+    assert not missing, f"{incident.name}: no {incident.alert_kind} alert on {sorted(missing)}"
+
+
+def test_alerts_only_inside_incident_windows(pipeline) -> None:
+    """Clean days raise nothing, and no incident raises an alert of another kind or outside its window."""
+    allowed: dict[tuple[str, str], set[dt.date]] = defaultdict(set)
+    for incident in INCIDENTS:
+        if incident.alert_kind:
+            allowed[(incident.model_id, incident.alert_kind)] |= set(incident.may_alert)
+    alerts = _alerts(pipeline)
+    stray = [
+        (row.model_id, row.kind, row.date, row.message)
+        for row in alerts.itertuples()
+        if row.date not in allowed[(row.model_id, row.kind)]
+    ]
+    assert not stray
+
+
+def test_quarantine_counts_match_the_injected_bad_rows(pipeline) -> None:
+    quarantine = pipeline["second"]["quarantine"]
+    quarantine = quarantine[quarantine["source"] == "predictions"].copy()
+    quarantine["date"] = pd.to_datetime(quarantine["date"]).dt.date
+    found = quarantine.groupby(["model_id", "date", "reason"]).size().to_dict()
+    expected = {
+        (i.model_id, i.first_day, reason): count
+        for i in INCIDENTS
+        if i.quarantined
+        for reason, count in i.quarantined.items()
+    }
+    assert found == expected
+
+
+def test_every_row_is_accounted_for(pipeline) -> None:
+    snapshot = pipeline["second"]
+    log = snapshot["ingest_log"]
+    assert (log["rows_read"] == log["accepted"] + log["quarantined"]).all()
+    for source, table in (("predictions", "predictions"), ("labels", "labels")):
+        stored = snapshot[table].groupby(["model_id", "date"]).size()
+        rejected = snapshot["quarantine"][snapshot["quarantine"]["source"] == source]
+        rejected = rejected.groupby(["model_id", "date"]).size()
+        entries = log[log["source"] == source].set_index(["model_id", "date"])
+        assert stored.reindex(entries.index, fill_value=0).tolist() == entries["accepted"].tolist()
+        assert (
+            rejected.reindex(entries.index, fill_value=0).tolist()
+            == entries["quarantined"].tolist()
+        )
+
+
+def test_second_run_leaves_every_table_identical(pipeline) -> None:
+    for table in SNAPSHOT_TABLES:
+        pd.testing.assert_frame_equal(
+            pipeline["first"][table], pipeline["second"][table], obj=table
+        )
+        assert len(pipeline["second"][table]) > 0, table
+
+
+def test_blocked_days_have_no_downstream_rows_and_name_the_problem(pipeline) -> None:
+    snapshot = pipeline["second"]
+    performance = snapshot["performance"]
+    dates = set(
+        pd.to_datetime(performance[performance["model_id"] == "card_fraud"]["date"]).dt.date
+    )
+    assert day(10) not in dates and day(40) not in dates and day(9) in dates
+    quality = snapshot["data_quality"]
+    quality = quality[(quality["model_id"] == "card_fraud") & ~quality["success"]]
+    quality["date"] = pd.to_datetime(quality["date"]).dt.date
+    unreadable = quality[
+        (quality["date"] == day(10)) & (quality["expectation"] == "files_readable")
+    ]
+    assert "part-1.parquet" in unreadable.iloc[0]["observed_value"]
+    assert "not a readable Parquet file" in unreadable.iloc[0]["observed_value"]
+    nulls = quality[
+        (quality["date"] == day(40)) & (quality["expectation"] == "merchant_risk_null_rate")
+    ]
+    assert nulls.iloc[0]["severity"] == "error"
+
+
+def test_gate_results_are_asset_checks_in_dagster(pipeline) -> None:
+    instance: dg.DagsterInstance = pipeline["instance"]
+    check_key = dg.AssetCheckKey(
+        dg.AssetKey(["card_fraud", "data_quality"]), "merchant_risk_null_rate"
+    )
+    records = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
+    evaluation = records[0].event.dagster_event.event_specific_data
+    assert not evaluation.passed
+    # In a multi-day backfill a failing day is excluded downstream and reported, not run-blocking.
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert day(40).isoformat() in evaluation.metadata["failed_days"].value
+
+
+def test_reports_are_written_for_usable_days(pipeline) -> None:
+    paths: DataPaths = pipeline["paths"]
+    report = paths.report_file("card_fraud", day(3))
+    html = report.read_text(encoding="utf-8")
+    assert "_evidently/index.js" in html and len(html) < 2_000_000
+    assert not paths.report_file("card_fraud", day(10)).exists()
+    assert (paths.reports / "_evidently" / "index.js").exists()
+
+
+def test_views_file_answers_queries(pipeline) -> None:
+    paths: DataPaths = pipeline["paths"]
+    with duckdb.connect(str(paths.views_db), read_only=True) as con:
+        labels, latest = con.execute(
+            "SELECT count(*), count(DISTINCT prediction_id) FROM labels"
+        ).fetchall()[0]
+        assert labels == latest  # the public labels table keeps one label per prediction
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    assert set(PUBLIC_TABLES) <= tables
+
+
+def test_alerts_sensor_sends_every_alert_once(pipeline) -> None:
+    defs: dg.Definitions = pipeline["defs"]
+    instance: dg.DagsterInstance = pipeline["instance"]
+    paths: DataPaths = pipeline["paths"]
+    sensor = defs.resolve_sensor_def("alerts_sensor")
+    result = sensor.evaluate_tick(_sensor_context(pipeline))
+    assert len(result.run_requests) == 1
+    request = result.run_requests[0]
+    alert_ids = request.run_config["ops"]["send_alerts"]["config"]["alert_ids"]
+    assert sorted(alert_ids) == sorted(_alerts(pipeline)["alert_id"])
+
+    job = defs.resolve_job_def("notify_alerts")
+    assert job.execute_in_process(run_config=request.run_config, instance=instance).success
+    lines = [json.loads(line) for line in paths.alerts_log.read_text().splitlines()]
+    assert sorted(r["alert_id"] for r in lines) == sorted(alert_ids)
+
+    again = sensor.evaluate_tick(_sensor_context(pipeline, result.cursor))
+    assert not again.run_requests
+
+
+def test_late_labels_recompute_exactly_the_stale_days(pipeline) -> None:
+    defs: dg.Definitions = pipeline["defs"]
+    instance: dg.DagsterInstance = pipeline["instance"]
+    paths: DataPaths = pipeline["paths"]
+    sensor = defs.resolve_sensor_def("card_fraud__late_labels")
+    settled = sensor.evaluate_tick(_sensor_context(pipeline))
+    assert not settled.run_requests  # the backfill computed every day after its labels
+
+    con = connect()
+    predicted_on = day(57)
+    unlabelled = con.execute(
+        f"""SELECT p.prediction_id FROM {read_table_sql(paths, "predictions", "card_fraud")} p
+        ANTI JOIN {read_table_sql(paths, "labels", "card_fraud")} l USING (prediction_id)
+        WHERE p.date = DATE '{predicted_on.isoformat()}' ORDER BY 1 LIMIT 500"""
+    ).fetchall()
+    coverage_sql = (
+        f"SELECT label_coverage, n FROM {read_table_sql(paths, 'performance', 'card_fraud')} "
+        f"WHERE date = DATE '{predicted_on.isoformat()}' AND segment_column = '__all__' "
+        "AND metric = 'accuracy' AND NOT is_estimated"
+    )
+    coverage_before, labelled_before = con.execute(coverage_sql).fetchall()[0]
+    late = paths.landing_day("labels", "card_fraud", END) / "late-delivery.jsonl"
+    late.write_text(
+        "".join(json.dumps({"prediction_id": i, "label": 0}) + "\n" for (i,) in unlabelled)
+    )
+    job = defs.resolve_job_def(daily_job_name("card_fraud"))
+    labels_key = dg.AssetKey(["card_fraud", "labels"])
+    assert job.execute_in_process(
+        partition_key=END.isoformat(), instance=instance, asset_selection=[labels_key]
+    ).success
+
+    tick = sensor.evaluate_tick(_sensor_context(pipeline, settled.cursor))
+    assert len(tick.run_requests) == 1
+    request = tick.run_requests[0]
+    assert request.tags["dagster/asset_partition_range_start"] == predicted_on.isoformat()
+    assert request.tags["dagster/asset_partition_range_end"] == predicted_on.isoformat()
+    rerun = job.execute_in_process(
+        instance=instance, tags=request.tags, asset_selection=request.asset_selection
+    )
+    assert rerun.success
+    coverage_after, labelled_after = con.execute(coverage_sql).fetchall()[0]
+    assert labelled_after == labelled_before + len(unlabelled)
+    assert coverage_after > coverage_before
+
+
+def test_a_single_blocked_day_stops_downstream_then_proceeds_once_fixed(pipeline) -> None:
+    defs: dg.Definitions = pipeline["defs"]
+    instance: dg.DagsterInstance = pipeline["instance"]
+    paths: DataPaths = pipeline["paths"]
+    job = defs.resolve_job_def(daily_job_name("card_fraud"))
+    broken = job.execute_in_process(
+        partition_key=day(40).isoformat(), instance=instance, raise_on_error=False
+    )
+    assert not broken.success
+    skipped = {e.step_key for e in broken.all_events if e.event_type_value == "STEP_SKIPPED"}
+    assert {"card_fraud__performance", "card_fraud__drift", "card_fraud__alerts"} <= skipped
+
+    landing = paths.landing_day("predictions", "card_fraud", day(40)) / "part-0.parquet"
+    frame = pd.read_parquet(landing)
+    frame["merchant_risk"] = 0.25
+    frame.to_parquet(landing, index=False)
+    fixed = job.execute_in_process(partition_key=day(40).isoformat(), instance=instance)
+    assert fixed.success
+    con = connect()
+    rows = con.execute(
+        f"SELECT count(*) FROM {read_table_sql(paths, 'performance', 'card_fraud')} "
+        f"WHERE date = DATE '{day(40).isoformat()}'"
+    ).fetchall()[0][0]
+    assert rows > 0
+    remaining = con.execute(
+        f"SELECT count(*) FROM {read_table_sql(paths, 'alerts', 'card_fraud')} "
+        f"WHERE date = DATE '{day(40).isoformat()}' AND kind = 'data_quality'"
+    ).fetchall()[0][0]
+    assert remaining == 0
+
+
+def test_sample_models_file_matches_the_shipped_one() -> None:
+    shipped = Path(__file__).resolve().parent.parent / "data" / "models.yaml"
+    from perf_pipeline.sample_data import MODELS_YAML
+
+    assert shipped.read_text(encoding="utf-8") == MODELS_YAML
