@@ -1,0 +1,99 @@
+"""The code location `dagster dev` loads: valid, complete, and fast to import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from perf_pipeline.definitions import build_definitions, daily_job_name
+from perf_pipeline.sample_data import MODELS_YAML
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _data_root(tmp_path: Path) -> Path:
+    (tmp_path / "models.yaml").write_text(MODELS_YAML, encoding="utf-8")
+    return tmp_path
+
+
+def test_workspace_validates_with_the_dagster_cli(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PERF_PIPELINE_HOME": str(_data_root(tmp_path)),
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_loading_the_definitions_imports_neither_great_expectations_nor_evidently(
+    tmp_path: Path,
+) -> None:
+    probe = (
+        "import sys, json; import perf_pipeline.definitions; "
+        "print(json.dumps([m for m in ('great_expectations', 'evidently') if m in sys.modules]))"
+    )
+    env = {**os.environ, "PERF_PIPELINE_HOME": str(_data_root(tmp_path))}
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_graph_checks_schedules_and_sensors_per_model(tmp_path: Path) -> None:
+    defs = build_definitions(_data_root(tmp_path))
+    graph = defs.resolve_asset_graph()
+    stages = [
+        "reference",
+        "predictions",
+        "labels",
+        "data_quality",
+        "performance",
+        "drift",
+        "report",
+        "alerts",
+    ]
+    for model_id in ("card_fraud", "store_demand"):
+        for stage in stages:
+            assert dg.AssetKey([model_id, stage]) in graph.get_all_asset_keys()
+        checks = {
+            k.name
+            for k in graph.asset_check_keys
+            if k.asset_key == dg.AssetKey([model_id, "data_quality"])
+        }
+        assert {"files_readable", "logs_present", "prediction_id_unique"} <= checks
+        schedule = defs.resolve_schedule_def(f"{daily_job_name(model_id)}_schedule")
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+        assert (
+            defs.resolve_sensor_def(f"{model_id}__late_labels").default_status
+            == dg.DefaultSensorStatus.RUNNING
+        )
+    assert defs.resolve_sensor_def("alerts_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    job = defs.resolve_job_def(daily_job_name("card_fraud"))
+    assert job.partitions_def is not None
+    backfill = graph.get(dg.AssetKey(["card_fraud", "performance"])).backfill_policy
+    assert backfill == dg.BackfillPolicy.single_run()
