@@ -67,6 +67,30 @@ class DriftSettings(_Strict):
     thresholds: dict[str, float] = Field(default_factory=dict)
 
 
+Severity = Literal["error", "warning", "off"]
+
+
+class QualitySettings(_Strict):
+    """Overrides of the generated data-quality suite (the defaults suit most models).
+
+    `severity` maps an expectation name (as shown on its Dagster check) to `error` (blocks the
+    day), `warning` (recorded only) or `off` (not run).
+    """
+
+    null_rate_tolerance: float = Field(default=0.05, ge=0, le=1)
+    range_mostly: float = Field(default=0.95, gt=0, le=1)
+    category_mostly: float = Field(default=0.95, gt=0, le=1)
+    quarantine_share_max: float = Field(default=0.01, ge=0, le=1)
+    volume_tolerance: float = Field(default=0.5, gt=0)
+    volume_window_days: int = Field(default=7, ge=1)
+    duplicate_window_days: int = Field(
+        default=7,
+        ge=0,
+        description="An id already accepted this many days before is a duplicate too.",
+    )
+    severity: dict[str, Severity] = Field(default_factory=dict)
+
+
 class ModelConfig(_Strict):
     model_id: str
     task: Task
@@ -88,7 +112,7 @@ class ModelConfig(_Strict):
         description="Below this many labelled rows a day's realized metrics are reported but "
         "never alerted on: too few labels say nothing about the model.",
     )
-    volume_tolerance: float = Field(default=0.5, gt=0)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
 
     @field_validator("model_id")
     @classmethod

@@ -49,7 +49,9 @@ def build_definitions(data_root: str | os.PathLike[str] | None = None) -> dg.Def
         )
         for job in jobs
     ]
-    alert_keys = [key(m, stage) for m in models.values() for stage in ("data_quality", "alerts")]
+    alert_keys = [
+        key(m, stage) for m in models.values() for stage in ("labels", "data_quality", "alerts")
+    ]
     return dg.Definitions(
         assets=assets,
         jobs=[*jobs, notify_alerts],

@@ -94,13 +94,20 @@ def read_table_sql(
     return f"read_parquet({glob}, union_by_name = true, hive_partitioning = false)"
 
 
-def day_files(paths: DataPaths, table: str, model_id: str, days: Iterable[dt.date]) -> list[str]:
-    """Existing files of a table for the given days (missing days are simply absent)."""
+def day_files(
+    paths: DataPaths,
+    table: str,
+    model_id: str,
+    days: Iterable[dt.date],
+    file_name: str | None = None,
+) -> list[str]:
+    """Existing files of a table for the given days (missing days are simply absent); with
+    `file_name`, only that writer's file of each day."""
     files: list[str] = []
     for day in days:
         folder = paths.partition_dir(table, model_id, day)
         if folder.exists():
-            files.extend(str(p) for p in sorted(folder.glob("*.parquet")))
+            files.extend(str(p) for p in sorted(folder.glob(file_name or "*.parquet")))
     return files
 
 

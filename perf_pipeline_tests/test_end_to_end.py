@@ -282,8 +282,10 @@ def test_a_single_blocked_day_stops_downstream_then_proceeds_once_fixed(pipeline
         partition_key=day(40).isoformat(), instance=instance, raise_on_error=False
     )
     assert not broken.success
-    skipped = {e.step_key for e in broken.all_events if e.event_type_value == "STEP_SKIPPED"}
-    assert {"card_fraud__performance", "card_fraud__drift", "card_fraud__alerts"} <= skipped
+    started = {e.step_key for e in broken.all_events if e.event_type_value == "STEP_START"}
+    failed = {e.step_key for e in broken.all_events if e.is_step_failure}
+    assert failed == {"card_fraud__data_quality"}
+    assert not {"card_fraud__performance", "card_fraud__drift", "card_fraud__alerts"} & started
 
     landing = paths.landing_day("predictions", "card_fraud", day(40)) / "part-0.parquet"
     frame = pd.read_parquet(landing)

@@ -818,3 +818,36 @@ def test_label_accounting_holds_when_an_id_was_accepted_on_two_days(tmp_path: Pa
 
     assert result.load.rows_read == 1
     assert result.balanced
+
+
+def test_an_id_accepted_on_an_earlier_day_is_a_duplicate_however_days_are_batched(
+    tmp_path: Path,
+) -> None:
+    """The daily run and a backfill must agree: `p1` resent a day later is quarantined."""
+    outcomes = []
+    for batched in (True, False):
+        paths, model = DataPaths(tmp_path / str(batched)), _binary()
+        _write_csv(_folder(paths, model, DAY), "part.csv", [_row("p1"), _row("p2")])
+        resent = [
+            _row("p1", timestamp="2024-03-02T10:00:00Z"),
+            _row("p3", timestamp="2024-03-02T11:00:00Z"),
+        ]
+        _write_csv(_folder(paths, model, DAY2), "part.csv", resent)
+        if batched:
+            result = _ingest(paths, model, [DAY, DAY2])[DAY2]
+        else:
+            _ingest(paths, model, [DAY])
+            result = _ingest(paths, model, [DAY2])[DAY2]
+        outcomes.append((result.accepted, result.quarantined, result.reasons))
+    assert outcomes[0] == outcomes[1] == (1, 1, {"duplicate_prediction_id": 1})
+
+
+def test_the_duplicate_window_is_bounded_and_configurable(tmp_path: Path) -> None:
+    paths = DataPaths(tmp_path)
+    model = _binary(quality={"duplicate_window_days": 0})
+    _write_csv(_folder(paths, model, DAY), "part.csv", [_row("p1")])
+    _write_csv(
+        _folder(paths, model, DAY2), "part.csv", [_row("p1", timestamp="2024-03-02T10:00:00Z")]
+    )
+    _ingest(paths, model, [DAY])
+    assert _ingest(paths, model, [DAY2])[DAY2].accepted == 1

@@ -16,11 +16,19 @@ from perf_pipeline.config import ModelConfig
 from perf_pipeline.ingest.labels import ingest_labels
 from perf_pipeline.ingest.log import write_ingest_log
 from perf_pipeline.ingest.predictions import ingest_predictions
-from perf_pipeline.lake import connect, day_files, read_files_sql
+from perf_pipeline.lake import connect, day_files, read_files_sql, write_frame_partitions
 from perf_pipeline.quality.checks import gate_check_results, gate_check_specs
 from perf_pipeline.quality.gate import assess_days, blocked_days, quality_alerts, write_quality_rows
+from perf_pipeline.quality.label_checks import (
+    LABELS_FILE,
+    label_alerts,
+    label_check_results,
+    label_check_specs,
+    label_quality_rows,
+)
 from perf_pipeline.reports.evidently_report import write_report
 from perf_pipeline.resources import PipelineStorage
+from perf_pipeline.schemas import DATA_QUALITY
 from perf_pipeline.tables import drift as drift_table
 from perf_pipeline.tables import performance as performance_table
 from perf_pipeline.tables.reference import materialize_reference, reference_frame
@@ -106,17 +114,26 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=key(model, "labels"),
         deps=[predictions],
-        description=f"Ground truth of {mid}, "
-        "filed by arrival day; the latest label per prediction wins.",
+        check_specs=label_check_specs(key(model, "labels")),
+        description=f"Ground truth of {mid}, filed by arrival day; the latest label per "
+        "prediction wins.",
         **common,
     )
-    def labels(context: dg.AssetExecutionContext, storage: PipelineStorage) -> dg.MaterializeResult:
+    def labels(context: dg.AssetExecutionContext, storage: PipelineStorage):
         days = run_days(context)
         con = connect(storage.duckdb_memory_limit)
-        results = ingest_labels(con, storage.paths, model, days)
-        write_ingest_log(con, storage.paths, model, "labels", results)
-        refresh_views(storage.paths)
-        return dg.MaterializeResult(metadata=_accounting_metadata(results))
+        paths = storage.paths
+        results = ingest_labels(con, paths, model, days)
+        write_ingest_log(con, paths, model, "labels", results)
+        rows = label_quality_rows(model, results)
+        frame = pd.DataFrame(rows, columns=list(DATA_QUALITY))
+        write_frame_partitions(
+            con, paths, "data_quality", mid, frame, DATA_QUALITY, days, LABELS_FILE
+        )
+        write_alerts(con, paths, mid, days, label_alerts(model, rows), "labels")
+        refresh_views(paths)
+        yield dg.MaterializeResult(metadata=_accounting_metadata(results))
+        yield from label_check_results(key(model, "labels"), rows)
 
     @dg.asset(
         key=key(model, "data_quality"),

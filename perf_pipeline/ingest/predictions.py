@@ -21,7 +21,7 @@ from perf_pipeline.ingest.rules import (
     first_failing,
     quarantine_select,
 )
-from perf_pipeline.lake import write_partitions
+from perf_pipeline.lake import day_files, read_files_sql, write_partitions
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
@@ -113,6 +113,23 @@ def _typed_columns(model: ModelConfig) -> str:
     return ",\n".join(parts)
 
 
+def _earlier_ids(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, first: dt.date | None
+) -> None:
+    """Ids accepted on the days just before this range: a file delivered again the next day
+    must not count its predictions twice. The window is bounded (`duplicate_window_days`) so a
+    daily run never reads the whole history."""
+    window = model.quality.duplicate_window_days
+    earlier = [first - dt.timedelta(days=i) for i in range(1, window + 1)] if first else []
+    files = day_files(paths, "predictions", model.model_id, earlier)
+    source = (
+        f"SELECT prediction_id FROM {read_files_sql(files)}"
+        if files
+        else ("SELECT CAST(NULL AS VARCHAR) AS prediction_id WHERE false")
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE earlier_ids AS {source}")
+
+
 def ingest_predictions(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> dict[dt.date, DayResult]:
@@ -130,6 +147,7 @@ def ingest_predictions(
         known,
         "raw_predictions",
     )
+    _earlier_ids(con, paths, model, min(days) if days else None)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE judged_predictions AS
@@ -139,9 +157,12 @@ def ingest_predictions(
             SELECT *, {first_failing(_rules(model))} AS _reason FROM typed
         )
         SELECT * REPLACE (
-            CASE WHEN _reason IS NULL AND row_number() OVER (
-                PARTITION BY trim(prediction_id), _reason IS NULL ORDER BY {ORDER_IN_LANDING}
-            ) > 1 THEN 'duplicate_prediction_id' ELSE _reason END AS _reason
+            CASE WHEN _reason IS NULL AND (
+                row_number() OVER (
+                    PARTITION BY trim(prediction_id), _reason IS NULL ORDER BY {ORDER_IN_LANDING}
+                ) > 1
+                OR trim(prediction_id) IN (SELECT prediction_id FROM earlier_ids)
+            ) THEN 'duplicate_prediction_id' ELSE _reason END AS _reason
         )
         FROM first_pass
         """

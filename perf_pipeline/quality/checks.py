@@ -16,7 +16,7 @@ import dagster as dg
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.quality.gate import GATE_EXPECTATIONS, DayVerdict
-from perf_pipeline.quality.suite import ERROR, ReferenceStats, build_suite
+from perf_pipeline.quality.suite import ERROR, ReferenceStats, build_suite, effective_severity
 
 MAX_FAILED_DAYS_SHOWN = 5
 
@@ -30,7 +30,12 @@ def _all_expectations(model: ModelConfig) -> list[tuple[str, str, str | None]]:
         categories={c: ["_"] for c in model.features.categorical},
     )
     specs = [(s.name, s.severity, s.column) for s in build_suite(model, every_column)]
-    return [*GATE_EXPECTATIONS, *specs]
+    own = [
+        (name, severity, column)
+        for name, default, column in GATE_EXPECTATIONS
+        if (severity := effective_severity(model, name, default)) is not None
+    ]
+    return [*own, *specs]
 
 
 def gate_check_specs(model: ModelConfig, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:

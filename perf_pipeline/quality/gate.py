@@ -17,6 +17,7 @@ import pandas as pd
 
 from perf_pipeline.alerts.records import Alert
 from perf_pipeline.config import ModelConfig
+from perf_pipeline.ingest.predictions import score_columns
 from perf_pipeline.lake import (
     day_files,
     has_files,
@@ -25,12 +26,19 @@ from perf_pipeline.lake import (
     write_frame_partitions,
 )
 from perf_pipeline.paths import DataPaths
-from perf_pipeline.quality.suite import ERROR, WARNING, ReferenceStats, build_suite
+from perf_pipeline.quality.suite import (
+    ERROR,
+    SCORE_SUM_COLUMN,
+    WARNING,
+    ReferenceStats,
+    build_suite,
+    effective_severity,
+)
 from perf_pipeline.schemas import DATA_QUALITY
 from perf_pipeline.sql import quote_identifier as q
 
-QUARANTINE_SHARE_MAX = 0.01
-VOLUME_WINDOW_DAYS = 7
+# The gate's file in each `data_quality` partition (the labels checks write their own).
+GATE_FILE = "predictions.parquet"
 
 # Checks the gate makes itself, beside the generated Great Expectations suite.
 GATE_EXPECTATIONS: list[tuple[str, str, str | None]] = [
@@ -88,6 +96,22 @@ def reference_stats(
     return stats
 
 
+def _gate_row(
+    model: ModelConfig,
+    day: dt.date,
+    name: str,
+    success: bool,
+    observed: str | None,
+    unexpected: int | None,
+) -> dict | None:
+    """A row for one of the gate's own checks, or None when the models file turned it off."""
+    default = next(severity for n, severity, _ in GATE_EXPECTATIONS if n == name)
+    severity = effective_severity(model, name, default)
+    if severity is None:
+        return None
+    return _row(model, day, name, None, success, observed, unexpected, severity)
+
+
 def _row(
     model: ModelConfig,
     day: dt.date,
@@ -115,7 +139,8 @@ def _row(
 def _ingest_log(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> dict[dt.date, dict]:
-    window = [days[0] - dt.timedelta(days=i) for i in range(VOLUME_WINDOW_DAYS, 0, -1)] + days
+    lookback = model.quality.volume_window_days
+    window = [days[0] - dt.timedelta(days=i) for i in range(lookback, 0, -1)] + days
     files = day_files(paths, "ingest_log", model.model_id, window)
     if not files:
         return {}
@@ -128,26 +153,39 @@ def _ingest_log(
 
 
 def _volume_row(model: ModelConfig, day: dt.date, log: dict[dt.date, dict]) -> dict | None:
+    lookback = model.quality.volume_window_days
     history = [
         log[d]["accepted"]
-        for d in (day - dt.timedelta(days=i) for i in range(1, VOLUME_WINDOW_DAYS + 1))
+        for d in (day - dt.timedelta(days=i) for i in range(1, lookback + 1))
         if d in log and log[d]["accepted"] > 0
     ]
     if len(history) < 3 or day not in log:
-        return None
+        return None  # too little history for a band that means anything
     median = statistics.median(history)
-    low, high = median * (1 - model.volume_tolerance), median * (1 + model.volume_tolerance)
+    tolerance = model.quality.volume_tolerance
+    low, high = median * (1 - tolerance), median * (1 + tolerance)
     accepted = log[day]["accepted"]
-    return _row(
-        model,
-        day,
-        "row_count_within_trailing_band",
-        None,
-        low <= accepted <= high,
-        json.dumps({"rows": accepted, "band": [low, high]}),
-        None,
-        WARNING,
+    observed = json.dumps({"rows": accepted, "band": [low, high]})
+    return _gate_row(
+        model, day, "row_count_within_trailing_band", low <= accepted <= high, observed, None
     )
+
+
+def _ingest_rows(model: ModelConfig, day: dt.date, entry: dict | None) -> list[dict | None]:
+    """The gate's own checks of a day, from what the ingest recorded."""
+    error = entry["error"] if entry else "the predictions of this day were never ingested"
+    rows = [_gate_row(model, day, "files_readable", error is None, error, None)]
+    if error is None:
+        read, accepted, quarantined = entry["rows_read"], entry["accepted"], entry["quarantined"]
+        counts = json.dumps({"read": read, "accepted": accepted, "quarantined": quarantined})
+        unaccounted = read - accepted - quarantined
+        rows.append(
+            _gate_row(model, day, "rows_accounted_for", unaccounted == 0, counts, unaccounted)
+        )
+        share = quarantined / read if read else 0.0
+        within = share <= model.quality.quarantine_share_max
+        rows.append(_gate_row(model, day, "quarantine_share", within, f"{share:.4%}", quarantined))
+    return rows
 
 
 def assess_days(
@@ -161,60 +199,25 @@ def assess_days(
     runner = SuiteRunner()
     verdicts: dict[dt.date, DayVerdict] = {}
     for day in days:
-        rows: list[dict] = []
-        entry = log.get(day)
-        error = entry["error"] if entry else "the predictions of this day were never ingested"
-        rows.append(_row(model, day, "files_readable", None, error is None, error, None, ERROR))
-        if error is None:
-            read, accepted, quarantined = (
-                entry["rows_read"],
-                entry["accepted"],
-                entry["quarantined"],
-            )
-            rows.append(
-                _row(
-                    model,
-                    day,
-                    "rows_accounted_for",
-                    None,
-                    read == accepted + quarantined,
-                    json.dumps({"read": read, "accepted": accepted, "quarantined": quarantined}),
-                    read - accepted - quarantined,
-                    ERROR,
-                )
-            )
-            share = quarantined / read if read else 0.0
-            rows.append(
-                _row(
-                    model,
-                    day,
-                    "quarantine_share",
-                    None,
-                    share <= QUARANTINE_SHARE_MAX,
-                    f"{share:.4%}",
-                    quarantined,
-                    WARNING,
-                )
-            )
-            volume = _volume_row(model, day, log)
-            if volume:
-                rows.append(volume)
+        rows = _ingest_rows(model, day, log.get(day))
+        if log.get(day) and log[day]["error"] is None:
+            rows.append(_volume_row(model, day, log))
             frame = _day_frame(con, paths, model, day)
-            for outcome in runner.validate(frame, specs):
-                rows.append(
-                    _row(
-                        model,
-                        day,
-                        outcome.spec.name,
-                        outcome.spec.column,
-                        outcome.success,
-                        outcome.observed_value,
-                        outcome.unexpected_count,
-                        outcome.spec.severity,
-                        outcome.sample_values,
-                    )
+            rows += [
+                _row(
+                    model,
+                    day,
+                    o.spec.name,
+                    o.spec.column,
+                    o.success,
+                    o.observed_value,
+                    o.unexpected_count,
+                    o.spec.severity,
+                    o.sample_values,
                 )
-        verdicts[day] = DayVerdict(day, rows)
+                for o in runner.validate(frame, specs)
+            ]
+        verdicts[day] = DayVerdict(day, [r for r in rows if r is not None])
     return verdicts
 
 
@@ -224,7 +227,11 @@ def _day_frame(
     files = day_files(paths, "predictions", model.model_id, [day])
     if not files:
         return pd.DataFrame({"prediction_id": pd.Series([], dtype=str)})
-    return con.execute(f"SELECT * FROM {read_files_sql(files)}").df()
+    frame = con.execute(f"SELECT * FROM {read_files_sql(files)}").df()
+    sums = [c for c in score_columns(model) if c != "score"]
+    if sums:
+        frame[SCORE_SUM_COLUMN] = frame[sums].sum(axis=1, min_count=1)
+    return frame
 
 
 def quality_alerts(model: ModelConfig, verdicts: dict[dt.date, DayVerdict]) -> list[Alert]:
@@ -255,7 +262,7 @@ def blocked_days(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model_id: str, days: list[dt.date]
 ) -> set[dt.date]:
     """Days the gate blocked, read back from `data_quality` (written by the gate step)."""
-    files = day_files(paths, "data_quality", model_id, days)
+    files = day_files(paths, "data_quality", model_id, days, GATE_FILE)
     if not files:
         return set(days)
     rows = con.execute(
@@ -278,5 +285,5 @@ def write_quality_rows(
         [row for v in verdicts.values() for row in v.rows], columns=list(DATA_QUALITY)
     )
     return write_frame_partitions(
-        con, paths, "data_quality", model.model_id, frame, DATA_QUALITY, list(verdicts)
+        con, paths, "data_quality", model.model_id, frame, DATA_QUALITY, list(verdicts), GATE_FILE
     )

@@ -15,10 +15,6 @@ from perf_pipeline.ingest.predictions import score_columns
 ERROR = "error"
 WARNING = "warning"
 
-NULL_RATE_TOLERANCE = 0.05
-RANGE_MOSTLY = 0.95
-CATEGORY_MOSTLY = 0.95
-
 
 @dataclass(frozen=True)
 class ExpectationSpec:
@@ -45,7 +41,35 @@ class ReferenceStats:
     categories: dict[str, list[str]] = field(default_factory=dict)
 
 
+SCORE_SUM_COLUMN = "__score_sum"
+SCORE_SUM_TOLERANCE = 1e-3
+# Structural checks: without them the rest means nothing, so a models file cannot relax them.
+FIXED_SEVERITY = frozenset({"files_readable", "rows_accounted_for"})
+
+
+def effective_severity(model: ModelConfig, name: str, default: str) -> str | None:
+    """The severity after the models file's overrides; None when the expectation is off."""
+    if name in FIXED_SEVERITY:
+        return default
+    chosen = model.quality.severity.get(name, default)
+    return None if chosen == "off" else chosen
+
+
+def _apply_overrides(model: ModelConfig, specs: list[ExpectationSpec]) -> list[ExpectationSpec]:
+    kept = []
+    for spec in specs:
+        severity = effective_severity(model, spec.name, spec.severity)
+        if severity is not None:
+            kept.append(ExpectationSpec(spec.gx_type, spec.kwargs, severity, spec.name))
+    return kept
+
+
 def build_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[ExpectationSpec]:
+    """The generated suite with the models file's overrides applied."""
+    return _apply_overrides(model, _generated_suite(model, reference))
+
+
+def _generated_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[ExpectationSpec]:
     specs = [
         ExpectationSpec("ExpectTableRowCountToBeBetween", {"min_value": 1}, ERROR, "logs_present"),
         ExpectationSpec(
@@ -70,6 +94,20 @@ def build_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[Ex
                 f"{col}_is_probability",
             )
         )
+    if model.task is Task.MULTICLASS_CLASSIFICATION:
+        specs.append(
+            ExpectationSpec(
+                "ExpectColumnValuesToBeBetween",
+                {
+                    "column": SCORE_SUM_COLUMN,
+                    "min_value": 1 - SCORE_SUM_TOLERANCE,
+                    "max_value": 1 + SCORE_SUM_TOLERANCE,
+                    "mostly": 0.99,
+                },
+                ERROR,
+                "class_scores_sum_to_one",
+            )
+        )
     allowed = [str(c) for c in model.classes] or (
         _binary_classes(model) if model.task is Task.BINARY_CLASSIFICATION else []
     )
@@ -89,7 +127,10 @@ def build_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[Ex
         specs.append(
             ExpectationSpec(
                 "ExpectColumnValuesToNotBeNull",
-                {"column": col, "mostly": max(0.0, 1.0 - ref_null - NULL_RATE_TOLERANCE)},
+                {
+                    "column": col,
+                    "mostly": max(0.0, 1.0 - ref_null - model.quality.null_rate_tolerance),
+                },
                 ERROR,
                 f"{col}_null_rate",
             )
@@ -103,7 +144,7 @@ def build_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[Ex
                         "column": col,
                         "min_value": reference.minimum[col],
                         "max_value": reference.maximum[col],
-                        "mostly": RANGE_MOSTLY,
+                        "mostly": model.quality.range_mostly,
                     },
                     WARNING,
                     f"{col}_in_reference_range",
@@ -117,7 +158,7 @@ def build_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[Ex
                     {
                         "column": col,
                         "value_set": reference.categories[col],
-                        "mostly": CATEGORY_MOSTLY,
+                        "mostly": model.quality.category_mostly,
                     },
                     WARNING,
                     f"{col}_in_reference_categories",
