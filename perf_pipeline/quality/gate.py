@@ -196,13 +196,14 @@ def assess_days(
 
     specs = build_suite(model, reference_stats(con, paths, model))
     log = _ingest_log(con, paths, model, days)
+    needed = {s.column for s in specs if s.column} | {"prediction_id"}
     runner = SuiteRunner()
     verdicts: dict[dt.date, DayVerdict] = {}
     for day in days:
         rows = _ingest_rows(model, day, log.get(day))
         if log.get(day) and log[day]["error"] is None:
             rows.append(_volume_row(model, day, log))
-            frame = _day_frame(con, paths, model, day)
+            frame = _day_frame(con, paths, model, day, needed)
             rows += [
                 _row(
                     model,
@@ -222,7 +223,11 @@ def assess_days(
 
 
 def _day_frame(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, day: dt.date
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    day: dt.date,
+    needed: set[str],
 ) -> pd.DataFrame:
     files = day_files(paths, "predictions", model.model_id, [day])
     if not files:
@@ -231,7 +236,19 @@ def _day_frame(
     sums = [c for c in score_columns(model) if c != "score"]
     if sums:
         frame[SCORE_SUM_COLUMN] = frame[sums].sum(axis=1, min_count=1)
-    return frame
+    return _compact(frame, needed)
+
+
+def _compact(frame: pd.DataFrame, needed: set[str]) -> pd.DataFrame:
+    """Only the columns the suite reads, text as pandas categories.
+
+    Great Expectations' pandas engine is many times slower on object columns than on
+    categoricals (a 1M-row day: ~25 s against under 2 s for the whole suite); the values and
+    therefore the results are the same.
+    """
+    frame = frame[[c for c in frame.columns if c in needed]]
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    return frame.astype(dict.fromkeys(text, "category")) if text else frame
 
 
 def quality_alerts(model: ModelConfig, verdicts: dict[dt.date, DayVerdict]) -> list[Alert]:

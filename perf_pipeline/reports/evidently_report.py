@@ -70,7 +70,16 @@ def write_report(
     from evidently.presets import DataDriftPreset
 
     numerical, categorical = _columns(model, current)
-    columns = [c for c in [*numerical, *categorical] if c in current and c in reference]
+    # Evidently refuses a column with no values on either side; the drift table reports those
+    # columns as NULL, the report simply leaves them out.
+    columns = [
+        c
+        for c in [*numerical, *categorical]
+        if c in current
+        and c in reference
+        and current[c].notna().any()
+        and reference[c].notna().any()
+    ]
     definition = DataDefinition(
         numerical_columns=[c for c in numerical if c in columns],
         categorical_columns=[c for c in categorical if c in columns],
