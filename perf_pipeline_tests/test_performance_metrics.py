@@ -16,7 +16,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.metrics import METRICS, compute_performance, metric_direction
-from perf_pipeline.metrics.performance import ALL, COLUMNS, NULL_SEGMENT
+from perf_pipeline.metrics.performance import ALL, COLUMNS, FAIRNESS_GROUPS, NULL_SEGMENT
 
 REL = 1e-9
 ABS = 1e-12
@@ -155,7 +155,9 @@ def _group_rows(data: pd.DataFrame, day: dt.date, column: str, value: str) -> pd
 
 
 def _groups(result: pd.DataFrame):
-    yield from result.groupby(["date", "segment_column", "segment_value"], sort=False)
+    """The (date, segment) groups; fairness rows compare groups and are checked on their own."""
+    per_group = result[result["segment_value"] != FAIRNESS_GROUPS]
+    yield from per_group.groupby(["date", "segment_column", "segment_value"], sort=False)
 
 
 def _values(group: pd.DataFrame, estimated: bool) -> dict[str, float | None]:
@@ -175,7 +177,9 @@ def _sklearn_binary(rows: pd.DataFrame) -> dict[str, float | None]:
     """sklearn on the labelled rows; NULL where our rules say the metric is undefined."""
     rows = rows[rows["label"].notna()]
     if rows.empty:
-        return dict.fromkeys(["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"])
+        return dict.fromkeys(
+            ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", *_NEW_BINARY]
+        )
     truth = rows["label"].to_numpy()
     predicted = np.where(rows["yhat"], POSITIVE, "legit")
     scored = rows[rows["score"].notna()]
@@ -195,7 +199,46 @@ def _sklearn_binary(rows: pd.DataFrame) -> dict[str, float | None]:
         expected["roc_auc"] = skm.roc_auc_score(scored["y"], scored["score"])
     if len(scored):
         expected["log_loss"] = skm.log_loss(scored["y"], scored["score"], labels=[False, True])
+    expected.update(_sklearn_binary_additions(rows))
     return expected
+
+
+_NEW_BINARY = ["balanced_accuracy", "specificity", "pr_auc", "brier", "ece", "tp", "fp", "tn", "fn"]
+
+
+def _ece_reference(y: np.ndarray, p: np.ndarray) -> float | None:
+    """ECE as documented: bins min(floor(10p), 9), sum_b (n_b / N) |mean_b(y) - mean_b(p)|."""
+    if len(p) == 0:
+        return None
+    bins = np.minimum(np.floor(p * 10), 9).astype(int)
+    total = 0.0
+    for b in range(10):
+        inside = bins == b
+        if inside.any():
+            total += inside.sum() / len(p) * abs(y[inside].mean() - p[inside].mean())
+    return total
+
+
+def _sklearn_binary_additions(rows: pd.DataFrame) -> dict[str, float | None]:
+    """The metrics added beside the original six, on labelled rows."""
+    y, yhat = rows["y"].to_numpy(), rows["yhat"].to_numpy()
+    scored = rows[rows["score"].notna()]
+    ys, ps = scored["y"].to_numpy(), scored["score"].to_numpy()
+    tn, fp, fn, tp = skm.confusion_matrix(y, yhat, labels=[False, True]).ravel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        balanced = skm.balanced_accuracy_score(y, yhat)
+    return {
+        "balanced_accuracy": balanced,
+        "specificity": skm.recall_score(y, yhat, pos_label=False) if (~y).any() else None,
+        "pr_auc": skm.average_precision_score(ys, ps) if ys.any() else None,
+        "brier": skm.brier_score_loss(ys, ps, pos_label=True) if len(ys) else None,
+        "ece": _ece_reference(ys.astype(float), ps),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+    }
 
 
 def _expected_estimates(rows: pd.DataFrame) -> dict[str, float | None]:
@@ -229,7 +272,8 @@ def test_output_shape(binary_result: pd.DataFrame, binary_data: pd.DataFrame) ->
     )
     keys = ["date", "segment_column", "segment_value", "metric", "is_estimated"]
     assert not binary_result.duplicated(keys).any()
-    names = [m.name for m in METRICS[Task.BINARY_CLASSIFICATION]]
+    entries = METRICS[Task.BINARY_CLASSIFICATION]
+    names = [m.name for m in entries if not m.across_groups]
     for key, group in _groups(binary_result):
         assert sorted(group.loc[~group["is_estimated"], "metric"]) == sorted(names), key
         assert sorted(group.loc[group["is_estimated"], "metric"]) == sorted(
@@ -240,6 +284,7 @@ def test_output_shape(binary_result: pd.DataFrame, binary_data: pd.DataFrame) ->
     for _day, rows in binary_data.groupby("date"):
         expected_groups += 1 + rows["region"].nunique(dropna=False)
         expected_groups += rows[WEIRD].nunique(dropna=False)
+        expected_groups += 2  # one fairness group per protected attribute
     assert binary_result.groupby(["date", "segment_column", "segment_value"]).ngroups == (
         expected_groups
     )
@@ -256,9 +301,11 @@ def test_realized_binary_matches_sklearn(
         for metric, want in expected.items():
             _assert_close(actual[metric], want, f"{day} {column}={value} {metric}")
             checked += want is not None
-        realized = group[~group["is_estimated"]]
+        realized = group[~group["is_estimated"]].set_index("metric")
         labelled = int(rows["label"].notna().sum())
-        assert (realized["n"] == labelled).all()
+        assert (realized["n"].drop("positive_rate") == labelled).all()
+        assert realized.loc["positive_rate", "n"] == len(rows)
+        _assert_close(actual["positive_rate"], float(rows["yhat"].mean()), "positive_rate")
         assert realized["label_coverage"].iloc[0] == pytest.approx(labelled / len(rows), rel=REL)
     assert checked > 150
 
@@ -290,7 +337,11 @@ def test_degenerate_groups_are_null_not_zero(
     assert (quiet.xs("f1", level="metric")["value"] == 0).all()
 
     unlabelled_day = START + dt.timedelta(days=3)
-    day_rows = realized[realized["date"] == unlabelled_day]
+    day_rows = realized[
+        (realized["date"] == unlabelled_day)
+        & (realized["segment_value"] != FAIRNESS_GROUPS)
+        & (realized["metric"] != "positive_rate")
+    ]
     assert len(day_rows) > 0
     assert day_rows["value"].isna().all()
     assert (day_rows["n"] == 0).all()
@@ -328,9 +379,13 @@ def test_wilson_intervals(binary_result: pd.DataFrame, binary_data: pd.DataFrame
             (True, "accuracy"): len(scored),
             (True, "precision"): int(scored["yhat"].sum()),
             (True, "recall"): float(scored["score"].sum()),
+            (False, "specificity"): int((~labelled["y"]).sum()),
+            (False, "positive_rate"): len(rows),
         }
         for row in group.itertuples():
             nobs = denominators.get((row.is_estimated, row.metric))
+            if row.metric == "roc_auc":
+                continue  # Hanley-McNeil, checked in test_auc_interval
             if nobs is None or pd.isna(row.value):
                 assert pd.isna(row.ci_low) and pd.isna(row.ci_high), row
                 continue
@@ -347,7 +402,11 @@ def test_regression_matches_sklearn(
 ) -> None:
     assert list(regression_result.columns) == COLUMNS
     assert not regression_result["is_estimated"].any()
-    assert regression_result["ci_low"].isna().all()
+    assert (
+        regression_result.loc[~regression_result["metric"].isin(["mae", "rmse"]), "ci_low"]
+        .isna()
+        .all()
+    )
     checked = 0
     for (day, column, value), group in _groups(regression_result):
         rows = _group_rows(regression_data, day, column, value)
@@ -361,6 +420,9 @@ def test_regression_matches_sklearn(
             if nonzero.any()
             else None,
             "r2": skm.r2_score(y, yhat) if len(np.unique(y)) > 1 else None,
+            "median_ae": skm.median_absolute_error(y, yhat) if len(y) else None,
+            "mean_error": float(np.mean(yhat - y)) if len(y) else None,
+            "mape_excluded": float((~nonzero).sum()) if len(y) else None,
         }
         actual = _values(group, estimated=False)
         assert set(actual) == set(expected)

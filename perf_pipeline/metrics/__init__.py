@@ -5,7 +5,15 @@ from perf_pipeline.metrics.performance import (
     Metric,
     compute_performance,
     metric_direction,
+    model_metrics,
     performance_sql,
 )
 
-__all__ = ["METRICS", "Metric", "compute_performance", "metric_direction", "performance_sql"]
+__all__ = [
+    "METRICS",
+    "Metric",
+    "compute_performance",
+    "metric_direction",
+    "model_metrics",
+    "performance_sql",
+]

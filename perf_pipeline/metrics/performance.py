@@ -1,41 +1,54 @@
-"""Model performance per (date, segment): a registry of SQL aggregates and one DuckDB pass over it.
+"""Model performance per (date, segment): one DuckDB pass over the metric registry.
 
-A metric is a single `Metric` entry in `METRICS`: the aggregate that computes it, its direction and,
-for proportions, the aggregate of its denominator (which drives the Wilson interval). The query
-that groups by (date, segment), unpivots the results into the `performance` table shape
-(DESIGN §3) and applies the NULL rules is generated from the registry, so adding a metric never
-touches the query.
+Every metric is a `Metric` entry in `registry.METRICS`. The query that normalizes rows per task,
+groups them by (date, segment), unpivots the results into the `performance` table shape
+(DESIGN §3), attaches intervals and applies the NULL rules is generated from the registry, so
+adding a metric never touches the query.
 
-Metric SQL sees one row per prediction, already normalized per task:
+Rows of the output:
 
-- binary_classification: `y` BOOLEAN (the label is the positive class), `yhat` BOOLEAN (the
-  prediction is the positive class: `score >= decision_threshold`, or the logged class when the
-  score is NULL) and `p` DOUBLE (the score, possibly NULL).
-- regression: `y` DOUBLE (label) and `yhat` DOUBLE (prediction).
-
-`Metric.sql` runs over the labelled rows of a group, `Metric.estimate_sql` over all its rows;
-score-based aggregates (roc_auc, log_loss, the estimates) skip rows whose score is NULL.
-Aggregates return NULL when the metric is undefined for the group (NULLIF on denominators), which
-is how "NULL with n recorded, never a fake 0" (DESIGN §3) is enforced.
+- One row per (date, segment_column, segment_value, metric, is_estimated); the overall group is
+  segment_column = segment_value = `__all__`, a NULL segment value is `__null__`.
+- `n` is the group's labelled rows for realized metrics, and all its rows for estimated metrics
+  and for metrics that need no label (`positive_rate`). `label_coverage` is always the group's
+  labelled share. A metric undefined for the group (AUC of a one-class day, recall without
+  positives) is NULL with `n` recorded, never a crash or a fake 0.
+- Intervals (95 %): Wilson on the proportion's own denominator for proportions (statsmodels'
+  `proportion_confint(method="wilson")`); for roc_auc the Hanley-McNeil (1982) standard error,
+  for mae the normal approximation of a mean (mae ± z·sd(|e|)/√n) and for rmse the delta method
+  on the mean squared error (se = sd(e²)/√n / (2·rmse)), each value ± z·se clipped to the
+  metric's range ([0, 1] for AUC, [0, ∞) for the errors). Other metrics carry no interval.
+- Fairness (binary classifiers with `protected_attributes`): one row per (date, attribute,
+  metric) with segment_column = the attribute and segment_value = `__groups__`, comparing the
+  attribute's groups (its segment rows, the `__null__` group left out, since an unknown value is
+  no group): demographic_parity_difference = max - min positive-prediction rate (all rows),
+  equal_opportunity_difference = max - min true-positive rate (labelled rows, groups without
+  positives left out), disparate_impact_ratio = min rate / max rate. NULL when fewer than two
+  groups have a defined value (or every rate is 0 for the ratio). `n` counts the rows of the
+  groups compared (labelled rows for equal opportunity); `label_coverage` is the day's.
+- Ranking: labels are JSON lists of engaged item ids; a NULL label is an unlabelled request, an
+  empty list a labelled request with no relevant item (0 for precision, hit rate and mrr; left
+  out of recall and nDCG, which are undefined without a relevant item). nDCG uses binary
+  relevance over the top k shown, normalized by the ideal DCG of min(k, #relevant) items; mrr
+  looks at the whole shown list. See `registry` for every formula.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from perf_pipeline.config import ModelConfig, Task
+from perf_pipeline.metrics.registry import METRICS, Context, Metric, metric_direction
 from perf_pipeline.sql import quote_identifier, quote_literal
 
 __all__ = [
     "ALL",
     "COLUMNS",
+    "FAIRNESS_GROUPS",
     "METRICS",
     "NULL_SEGMENT",
     "Metric",
@@ -46,6 +59,7 @@ __all__ = [
 
 ALL = "__all__"
 NULL_SEGMENT = "__null__"
+FAIRNESS_GROUPS = "__groups__"
 COLUMNS = [
     "model_id",
     "date",
@@ -62,151 +76,8 @@ COLUMNS = [
 
 # Two-sided 95 % normal quantile, as statsmodels' proportion_confint uses (norm.isf(0.025)).
 _Z95 = 1.959963984540054
-# sklearn's log_loss clips probabilities to [eps, 1 - eps] with eps of float64.
-_EPS = float(np.finfo(np.float64).eps)
-_CLIP = f"CAST({_EPS!r} AS DOUBLE)"
 # Window functions in `Metric.row_sql` partition by this.
 _GROUP = "date, segment_column, segment_value"
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One performance metric, defined once.
-
-    `n_sql` is the aggregate of a proportion's own denominator (precision's is the predicted
-    positives), which the Wilson interval needs; `estimate_sql`/`estimate_n_sql` give the
-    confidence-based estimate from scores alone, for days whose labels have not arrived.
-    `row_sql` holds per-row helper columns the aggregate needs (window functions allowed, with
-    `{group}` standing for the group's partition columns), so rank-based metrics stay one entry.
-    """
-
-    name: str
-    task: Task
-    sql: str
-    higher_is_better: bool
-    kind: Literal["proportion", "other"] = "other"
-    n_sql: str | None = None
-    estimate_sql: str | None = None
-    estimate_n_sql: str | None = None
-    row_sql: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.kind == "proportion" and self.n_sql is None:
-            raise ValueError(f"proportion metric {self.name!r} needs n_sql")
-        if self.kind == "proportion" and self.estimate_sql and self.estimate_n_sql is None:
-            raise ValueError(f"proportion metric {self.name!r} needs estimate_n_sql")
-
-
-_B = Task.BINARY_CLASSIFICATION
-_R = Task.REGRESSION
-
-# Expected positives among the predicted positives, assuming calibrated scores.
-_EXPECTED_TP = "coalesce(sum(p) FILTER (WHERE yhat), 0)"
-_SCORED_PREDICTED_POS = "count(p) FILTER (WHERE yhat)"
-# Labelled positives and negatives that carry a score: the two samples AUC compares.
-_P = "CAST(count_if(y AND p IS NOT NULL) AS DOUBLE)"
-_N = "CAST(count_if(NOT y AND p IS NOT NULL) AS DOUBLE)"
-
-METRICS: dict[Task, tuple[Metric, ...]] = {
-    _B: (
-        Metric(
-            "accuracy",
-            _B,
-            sql="avg(CAST(y = yhat AS DOUBLE))",
-            higher_is_better=True,
-            kind="proportion",
-            n_sql="count(*)",
-            estimate_sql="avg(CASE WHEN yhat THEN p ELSE 1 - p END)",
-            estimate_n_sql="count(p)",
-        ),
-        Metric(
-            "precision",
-            _B,
-            sql="count_if(y AND yhat) / NULLIF(count_if(yhat), 0)",
-            higher_is_better=True,
-            kind="proportion",
-            n_sql="count_if(yhat)",
-            estimate_sql=f"{_EXPECTED_TP} / NULLIF({_SCORED_PREDICTED_POS}, 0)",
-            estimate_n_sql=_SCORED_PREDICTED_POS,
-        ),
-        Metric(
-            "recall",
-            _B,
-            sql="count_if(y AND yhat) / NULLIF(count_if(y), 0)",
-            higher_is_better=True,
-            kind="proportion",
-            n_sql="count_if(y)",
-            estimate_sql=f"{_EXPECTED_TP} / NULLIF(sum(p), 0)",
-            estimate_n_sql="sum(p)",
-        ),
-        Metric(
-            "f1",
-            _B,
-            # 2TP / (2TP + FP + FN): undefined only with no positive labels and no positive
-            # predictions, where sklearn's zero_division would report 0.
-            sql="2 * count_if(y AND yhat) / NULLIF(count_if(y) + count_if(yhat), 0)",
-            higher_is_better=True,
-            # Harmonic mean of the estimated precision and recall, simplified: 2S / (K + T).
-            estimate_sql=f"2 * {_EXPECTED_TP} / NULLIF({_SCORED_PREDICTED_POS} + sum(p), 0)",
-        ),
-        Metric(
-            "roc_auc",
-            _B,
-            # Mann-Whitney U from the positives' rank sum, tied scores sharing their average rank.
-            sql=f"(sum(auc_rank) FILTER (WHERE y AND p IS NOT NULL) - {_P} * ({_P} + 1) / 2) "
-            f"/ NULLIF({_P} * {_N}, 0)",
-            higher_is_better=True,
-            row_sql=(
-                (
-                    "auc_rank",
-                    # Average of the tie block's first rank and last rank (cume_dist times the
-                    # partition size): one sort serves both. NULL scores sort last and so never
-                    # shift the ranks of scored rows.
-                    "(rank() OVER (PARTITION BY {group} ORDER BY p ASC NULLS LAST) "
-                    "+ round(cume_dist() OVER (PARTITION BY {group} ORDER BY p ASC NULLS LAST) "
-                    "* count(*) OVER (PARTITION BY {group}))) / 2",
-                ),
-            ),
-        ),
-        Metric(
-            "log_loss",
-            _B,
-            sql=f"avg(-ln(CASE WHEN y THEN least(greatest(p, {_CLIP}), 1 - {_CLIP}) "
-            f"ELSE least(greatest(1 - p, {_CLIP}), 1 - {_CLIP}) END)) "
-            # greatest() skips NULLs, so unscored rows must be filtered out, not propagated.
-            "FILTER (WHERE p IS NOT NULL)",
-            higher_is_better=False,
-        ),
-    ),
-    _R: (
-        Metric("mae", _R, sql="avg(abs(y - yhat))", higher_is_better=False),
-        Metric("rmse", _R, sql="sqrt(avg((y - yhat) * (y - yhat)))", higher_is_better=False),
-        Metric(
-            "mape",
-            _R,
-            # Rows labelled 0 are left out: their percentage error is infinite, and sklearn's
-            # max(|y|, eps) turns them into ~1e15 that swamps every other row.
-            sql="avg(abs(y - yhat) / abs(y)) FILTER (WHERE y <> 0)",
-            higher_is_better=False,
-        ),
-        Metric(
-            "r2",
-            _R,
-            # Constant labels make r2 undefined (sklearn's force_finite reports 0 or 1).
-            sql="CASE WHEN max(y) > min(y) THEN "
-            "1 - sum((y - yhat) * (y - yhat)) / (var_pop(y) * count(y)) END",
-            higher_is_better=True,
-        ),
-    ),
-}
-
-
-def metric_direction(task: Task | str, metric: str) -> bool:
-    """Whether a larger value is better, so alerting knows which way is a regression."""
-    for entry in METRICS.get(Task(task), ()):
-        if entry.name == metric:
-            return entry.higher_is_better
-    raise KeyError(f"no metric {metric!r} registered for task {Task(task).value!r}")
 
 
 def compute_performance(
@@ -233,26 +104,39 @@ def performance_sql(
     con: duckdb.DuckDBPyConnection, model: ModelConfig, scored: str
 ) -> tuple[str, dict[str, object]]:
     """The query behind `compute_performance` and its parameters, for callers that COPY directly."""
-    metrics = METRICS.get(model.task)
+    metrics = model_metrics(model)
     if not metrics:
         raise ValueError(f"model {model.model_id!r}: no metrics registered for task {model.task}")
     source = _quote_relation(scored)
-    present = {c.lower() for c in con.sql(f"SELECT * FROM {source} LIMIT 0").columns}
+    relation = con.sql(f"SELECT * FROM {source} LIMIT 0")
+    types = {c.lower(): str(t) for c, t in zip(relation.columns, relation.types, strict=True)}
     segments = list(dict.fromkeys([*model.segments, *model.protected_attributes]))
-    _require_columns(model, present, ["date", "label", "prediction", *segments])
+    _require_columns(model, set(types), ["date", "label", "prediction", *segments])
     params: dict[str, object] = {"model_id": model.model_id}
-    row_columns = _row_columns(model, "score" in present, params)
+    prepared, row_columns = _row_columns(model, types, params)
+    grouped = [m for m in metrics if m.across_groups is None]
+    fairness = [m for m in metrics if m.across_groups] if model.protected_attributes else []
     ctes = [
-        ("base", _base_sql(source, row_columns, segments)),
+        ("base", _base_sql(source, prepared, row_columns, segments)),
         ("long", _long_sql(list(row_columns), segments)),
-        ("totals", _totals_sql(metrics)),
-        ("labelled_rows", _labelled_rows_sql(metrics)),
-        ("realized", _realized_sql(metrics)),
-        ("metric_values", _metric_values_sql(metrics)),
-        ("catalogue", _catalogue_sql(metrics)),
+        ("totals", _totals_sql(grouped)),
+        ("labelled_rows", _labelled_rows_sql(grouped)),
+        ("realized", _realized_sql(grouped)),
+        ("metric_values", _metric_values_sql(grouped)),
+        ("catalogue", _catalogue_sql(grouped)),
+        ("group_rows", _group_rows_sql()),
     ]
+    if fairness:
+        ranks = {m.name: i for i, m in enumerate(metrics)}
+        ctes.append(("fairness_rows", _fairness_sql(fairness, ranks, model.protected_attributes)))
     body = ",\n".join(f"{name} AS (\n{sql}\n)" for name, sql in ctes)
-    return f"WITH {body}\n{_final_sql()}", params
+    return f"WITH {body}\n{_final_sql(bool(fairness))}", params
+
+
+def model_metrics(model: ModelConfig) -> list[Metric]:
+    """The model's metrics with every template filled in (`ndcg_at_10`, `recall_class_cat`)."""
+    ctx = Context(k=model.k, classes=tuple(str(c) for c in model.classes))
+    return [concrete for entry in METRICS.get(model.task, ()) for concrete in entry.concrete(ctx)]
 
 
 def _quote_relation(name: str) -> str:
@@ -266,22 +150,42 @@ def _require_columns(model: ModelConfig, present: set[str], needed: Sequence[str
         raise ValueError(f"model {model.model_id!r}: scored rows lack columns {missing}")
 
 
-def _row_columns(model: ModelConfig, has_score: bool, params: dict[str, object]) -> dict[str, str]:
-    """Per-task normalization of label and prediction into the columns metric SQL reads."""
+RowColumns = tuple[dict[str, str], dict[str, str]]
+
+
+def _row_columns(
+    model: ModelConfig, types: Mapping[str, str], params: dict[str, object]
+) -> RowColumns:
+    """Per-task normalization of label and prediction into the columns metric SQL reads.
+
+    Returns the `prepared` columns (computed first, over the source rows, named `__pp_*` so no
+    user column can collide) and the row columns built on them.
+    """
     label = quote_identifier("label")
     prediction = quote_identifier("prediction")
     if model.task is Task.REGRESSION:
-        return {
+        return {}, {
             "labelled": f"{label} IS NOT NULL",
             "y": f"CAST({label} AS DOUBLE)",
             "yhat": f"CAST({prediction} AS DOUBLE)",
         }
+    if model.task is Task.MULTICLASS_CLASSIFICATION:
+        return _multiclass_columns(model, types)
+    if model.task is Task.RANKING:
+        return _ranking_columns(model, types)
+    return {}, _binary_columns(model, "score" in types, params)
+
+
+def _binary_columns(
+    model: ModelConfig, has_score: bool, params: dict[str, object]
+) -> dict[str, str]:
     if model.positive_class is None:
         raise ValueError(f"model {model.model_id!r}: binary classification needs positive_class")
     params["positive"] = str(model.positive_class)
     params["threshold"] = float(model.decision_threshold)
     score = f"CAST({quote_identifier('score')} AS DOUBLE)" if has_score else "CAST(NULL AS DOUBLE)"
-    predicted = f"CAST({prediction} AS VARCHAR) = $positive"
+    predicted = f"CAST({quote_identifier('prediction')} AS VARCHAR) = $positive"
+    label = quote_identifier("label")
     return {
         "labelled": f"{label} IS NOT NULL",
         "y": f"CAST({label} AS VARCHAR) = $positive",
@@ -290,13 +194,80 @@ def _row_columns(model: ModelConfig, has_score: bool, params: dict[str, object])
     }
 
 
-def _base_sql(source: str, row_columns: Mapping[str, str], segments: Sequence[str]) -> str:
+def _multiclass_columns(model: ModelConfig, types: Mapping[str, str]) -> RowColumns:
+    """Class text, class positions and the score list in `classes` order.
+
+    `ps` is NULL unless every class has a score and the label is a known class, so log_loss and
+    the one-vs-rest AUCs all use the same rows.
+    """
+    classes = [str(c) for c in model.classes]
+    class_list = "[" + ", ".join(quote_literal(c) for c in classes) + "]"
+    scores = [
+        f"CAST({quote_identifier(f'score_{c}')} AS DOUBLE)"
+        if f"score_{c}".lower() in types
+        else "CAST(NULL AS DOUBLE)"
+        for c in classes
+    ]
+    prepared = {
+        "__pp_y": f"CAST({quote_identifier('label')} AS VARCHAR)",
+        "__pp_yhat": f"CAST({quote_identifier('prediction')} AS VARCHAR)",
+        "__pp_y_idx": f"list_position({class_list}, CAST({quote_identifier('label')} AS VARCHAR))",
+    }
+    complete = " AND ".join(["__pp_y_idx IS NOT NULL", *(f"{s} IS NOT NULL" for s in scores)])
+    return prepared, {
+        "labelled": "__pp_y IS NOT NULL",
+        "y": "__pp_y",
+        "yhat": "__pp_yhat",
+        "y_idx": "__pp_y_idx",
+        "yhat_idx": f"list_position({class_list}, __pp_yhat)",
+        "ps": f"CASE WHEN {complete} THEN [{', '.join(scores)}] END",
+    }
+
+
+def _item_list(column: str, types: Mapping[str, str]) -> str:
+    """A VARCHAR[] of item ids from a JSON-array text column (or a column already a list)."""
+    quoted = quote_identifier(column)
+    if types.get(column, "").endswith("[]"):
+        return f"CAST({quoted} AS VARCHAR[])"
+    return f"""from_json(CAST({quoted} AS VARCHAR), '["VARCHAR"]')"""
+
+
+def _ranking_columns(model: ModelConfig, types: Mapping[str, str]) -> RowColumns:
+    """Per-request quantities of the top k, computed once per request before the unpivot."""
+    if not model.k or model.k < 1:
+        raise ValueError(f"model {model.model_id!r}: ranking needs a positive k")
+    k = int(model.k)
+    relevant = "lambda x: list_contains(__pp_rel, x)"
+    gain = "lambda x, i: CASE WHEN list_contains(__pp_rel, x) THEN 1 / log2(i + 1) ELSE 0 END"
+    return {
+        "__pp_items": _item_list("prediction", types),
+        "__pp_rel": f"list_distinct({_item_list('label', types)})",
+    }, {
+        "labelled": "__pp_rel IS NOT NULL",
+        "hits": f"len(list_filter(__pp_items[1:{k}], {relevant}))",
+        "n_rel": "len(__pp_rel)",
+        "rr": f"coalesce(1 / list_position(list_transform(__pp_items, {relevant}), true), 0)",
+        "dcg": f"coalesce(list_sum(list_transform(__pp_items[1:{k}], {gain})), 0)",
+        "idcg": f"list_sum(list_transform(range(1, least({k}, len(__pp_rel)) + 1), "
+        "lambda i: 1 / log2(i + 1)))",
+    }
+
+
+def _base_sql(
+    source: str,
+    prepared: Mapping[str, str],
+    row_columns: Mapping[str, str],
+    segments: Sequence[str],
+) -> str:
     # Segments get positional aliases so a user column called `y` or `p` cannot collide.
     selected = [f"CAST({quote_identifier('date')} AS DATE) AS date"]
     selected += [f"{sql} AS {name}" for name, sql in row_columns.items()]
     selected += [
         f"CAST({quote_identifier(col)} AS VARCHAR) AS seg_{i}" for i, col in enumerate(segments)
     ]
+    if prepared:
+        extra = ", ".join(f"{sql} AS {name}" for name, sql in prepared.items())
+        source = f"(SELECT *, {extra} FROM {source})"
     return "SELECT " + ",\n  ".join(selected) + f"\nFROM {source}"
 
 
@@ -315,63 +286,96 @@ def _long_sql(row_columns: Sequence[str], segments: Sequence[str]) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def _metric_struct(name: str, value_sql: str, denominator_sql: str | None) -> str:
+def _metric_struct(
+    name: str, value_sql: str, denominator_sql: str | None, se_sql: str | None = None
+) -> str:
     denominator = f"CAST({denominator_sql} AS DOUBLE)" if denominator_sql else "NULL::DOUBLE"
+    se = f"CAST({se_sql} AS DOUBLE)" if se_sql else "NULL::DOUBLE"
     return (
         f"{{'metric': {quote_literal(name)}, 'value': CAST({value_sql} AS DOUBLE), "
-        f"'denominator': {denominator}}}"
+        f"'denominator': {denominator}, 'se': {se}}}"
     )
 
 
+def _struct_list(structs: Sequence[str]) -> str:
+    return f"[{', '.join(structs)}]" if structs else "[]"
+
+
+def _realized_struct(m: Metric) -> str:
+    return _metric_struct(m.name, str(m.sql), m.n_sql if m.kind == "proportion" else None, m.se_sql)
+
+
 def _totals_sql(metrics: Sequence[Metric]) -> str:
-    """Row counts of every group, plus the score-based estimates that also need all rows."""
+    """Row counts of every group, plus the aggregates that run over all rows: score-based
+    estimates and the realized metrics that need no label."""
     estimates = [
         _metric_struct(m.name, m.estimate_sql, m.estimate_n_sql if m.kind == "proportion" else None)
         for m in metrics
         if m.estimate_sql
     ]
-    estimated = f"[{', '.join(estimates)}]" if estimates else "[]"
+    unlabelled = [_realized_struct(m) for m in metrics if m.scope == "all"]
     return (
         f"SELECT {_GROUP}, min(segment_rank) AS segment_rank, count(*) AS n_rows, "
-        f"CAST(count_if(labelled) AS BIGINT) AS n_labelled, {estimated} AS estimated\n"
+        "CAST(count_if(labelled) AS BIGINT) AS n_labelled, "
+        f"{_struct_list(estimates)} AS estimated, {_struct_list(unlabelled)} AS realized_all\n"
         f"FROM long GROUP BY {_GROUP}"
     )
 
 
 def _labelled_rows_sql(metrics: Sequence[Metric]) -> str:
-    helpers = {name: sql for m in metrics for name, sql in m.row_sql}
-    extra = "".join(f", {sql.format(group=_GROUP)} AS {name}" for name, sql in helpers.items())
+    helpers = {name: sql for m in metrics if m.scope == "labelled" for name, sql in m.row_sql}
+    extra = "".join(
+        f", {sql.replace('{group}', _GROUP)} AS {name}" for name, sql in helpers.items()
+    )
     return f"SELECT *{extra} FROM long WHERE labelled"
 
 
 def _realized_sql(metrics: Sequence[Metric]) -> str:
-    structs = [
-        _metric_struct(m.name, m.sql, m.n_sql if m.kind == "proportion" else None) for m in metrics
-    ]
+    structs = [_realized_struct(m) for m in metrics if m.scope == "labelled"]
     return (
-        f"SELECT {_GROUP}, [{', '.join(structs)}] AS realized\nFROM labelled_rows GROUP BY {_GROUP}"
+        f"SELECT {_GROUP}, {_struct_list(structs)} AS realized\n"
+        f"FROM labelled_rows GROUP BY {_GROUP}"
     )
 
 
 def _metric_values_sql(metrics: Sequence[Metric]) -> str:
-    """Long form of both metric lists; groups without labelled rows simply have no realized row."""
+    """Long form of the metric lists; groups without labelled rows simply have no realized row."""
     unnested = (
-        "SELECT {group}, {flag} AS is_estimated, m.metric, m.value, m.denominator\n"
+        "SELECT {group}, {flag} AS is_estimated, m.metric, m.value, m.denominator, m.se\n"
         "FROM (SELECT {group}, unnest({column}) AS m FROM {table})"
     )
-    parts = [unnested.format(group=_GROUP, flag="false", column="realized", table="realized")]
+    sources = [("false", "realized", "realized")]
+    if any(m.scope == "all" for m in metrics):
+        sources.append(("false", "realized_all", "totals"))
     if any(m.estimate_sql for m in metrics):
-        parts.append(unnested.format(group=_GROUP, flag="true", column="estimated", table="totals"))
-    return "\nUNION ALL\n".join(parts)
+        sources.append(("true", "estimated", "totals"))
+    return "\nUNION ALL\n".join(
+        unnested.format(group=_GROUP, flag=flag, column=column, table=table)
+        for flag, column, table in sources
+    )
+
+
+def _bound(value: float | None) -> str:
+    return "NULL::DOUBLE" if value is None else f"CAST({value!r} AS DOUBLE)"
 
 
 def _catalogue_sql(metrics: Sequence[Metric]) -> str:
-    """Every (metric, is_estimated) a group must report, so undefined ones still get a NULL row."""
-    rows = [f"({quote_literal(m.name)}, false, {i})" for i, m in enumerate(metrics)]
-    rows += [
-        f"({quote_literal(m.name)}, true, {i})" for i, m in enumerate(metrics) if m.estimate_sql
+    """Every (metric, is_estimated) a group must report, so undefined ones still get a NULL row,
+    with what the final step needs per metric: whether `n` is all rows, and interval bounds."""
+    rows = [
+        f"({quote_literal(m.name)}, false, {i}, {m.scope == 'all'}, "
+        f"{_bound(m.bounds[0])}, {_bound(m.bounds[1])})"
+        for i, m in enumerate(metrics)
     ]
-    return "SELECT * FROM (VALUES " + ", ".join(rows) + ") AS c(metric, is_estimated, metric_rank)"
+    rows += [
+        f"({quote_literal(m.name)}, true, {i}, true, NULL::DOUBLE, NULL::DOUBLE)"
+        for i, m in enumerate(metrics)
+        if m.estimate_sql
+    ]
+    return (
+        "SELECT * FROM (VALUES " + ", ".join(rows) + ") "
+        "AS c(metric, is_estimated, metric_rank, all_rows, low_bound, high_bound)"
+    )
 
 
 def _wilson_sql(value: str, n: str, sign: str) -> str:
@@ -388,19 +392,35 @@ def _wilson_sql(value: str, n: str, sign: str) -> str:
     return f"CASE WHEN {n} > 0 AND {value} IS NOT NULL THEN {clamped} END"
 
 
-def _final_sql() -> str:
+def _normal_sql(value: str, se: str, sign: str, bound: str) -> str:
+    """value ± z·se, clipped to the metric's range (greatest/least skip a NULL bound)."""
+    clip = "greatest" if sign == "-" else "least"
+    return (
+        f"CASE WHEN {value} IS NOT NULL AND {se} IS NOT NULL "
+        f"THEN {clip}({value} {sign} {_Z95!r} * {se}, {bound}) END"
+    )
+
+
+def _group_rows_sql() -> str:
+    low = f"coalesce({_wilson_sql('v.value', 'v.denominator', '-')}, "
+    low += f"{_normal_sql('v.value', 'v.se', '-', 'c.low_bound')})"
+    high = f"coalesce({_wilson_sql('v.value', 'v.denominator', '+')}, "
+    high += f"{_normal_sql('v.value', 'v.se', '+', 'c.high_bound')})"
     return f"""SELECT
-  CAST($model_id AS VARCHAR) AS model_id,
   t.date,
   t.segment_column,
   t.segment_value,
+  t.segment_rank,
   c.metric,
+  c.metric_rank,
   v.value,
-  CASE WHEN c.is_estimated THEN t.n_rows ELSE t.n_labelled END AS n,
-  {_wilson_sql("v.value", "v.denominator", "-")} AS ci_low,
-  {_wilson_sql("v.value", "v.denominator", "+")} AS ci_high,
+  CASE WHEN c.is_estimated OR c.all_rows THEN t.n_rows ELSE t.n_labelled END AS n,
+  {low} AS ci_low,
+  {high} AS ci_high,
   CAST(t.n_labelled AS DOUBLE) / t.n_rows AS label_coverage,
-  c.is_estimated
+  c.is_estimated,
+  t.n_rows,
+  t.n_labelled
 FROM totals AS t
 CROSS JOIN catalogue AS c
 LEFT JOIN metric_values AS v
@@ -408,5 +428,47 @@ LEFT JOIN metric_values AS v
   AND v.segment_column = t.segment_column
   AND v.segment_value = t.segment_value
   AND v.metric = c.metric
-  AND v.is_estimated = c.is_estimated
-ORDER BY t.date, t.segment_rank, t.segment_value, c.is_estimated, c.metric_rank"""
+  AND v.is_estimated = c.is_estimated"""
+
+
+def _fairness_sql(
+    metrics: Sequence[Metric], ranks: Mapping[str, int], attributes: Sequence[str]
+) -> str:
+    """Each fairness metric aggregates its source metric's realized values over an attribute's
+    groups; the `__null__` group's value is blanked so it is no group, but it still counts in
+    the day's label coverage."""
+    attribute_list = ", ".join(quote_literal(a) for a in dict.fromkeys(attributes))
+    parts = []
+    for m in metrics:
+        source = quote_literal(str(m.across_groups))
+        groups = quote_literal(FAIRNESS_GROUPS)
+        parts.append(f"""SELECT date, segment_column, {groups} AS segment_value,
+  min(segment_rank) AS segment_rank, {quote_literal(m.name)} AS metric,
+  {ranks[m.name]} AS metric_rank,
+  CASE WHEN count(value) >= 2 THEN CAST({m.sql} AS DOUBLE) END AS value,
+  CAST(coalesce(sum(n) FILTER (WHERE value IS NOT NULL), 0) AS BIGINT) AS n,
+  NULL::DOUBLE AS ci_low, NULL::DOUBLE AS ci_high,
+  CAST(sum(n_labelled) AS DOUBLE) / sum(n_rows) AS label_coverage,
+  false AS is_estimated
+FROM (
+  SELECT * REPLACE (CASE WHEN segment_value <> {quote_literal(NULL_SEGMENT)} THEN value END
+    AS value)
+  FROM group_rows
+  WHERE metric = {source} AND NOT is_estimated AND segment_column IN ({attribute_list})
+)
+GROUP BY date, segment_column""")
+    return "\nUNION ALL\n".join(parts)
+
+
+def _final_sql(with_fairness: bool) -> str:
+    shared = (
+        "date, segment_column, segment_value, segment_rank, metric, metric_rank, value, n, "
+        "ci_low, ci_high, label_coverage, is_estimated"
+    )
+    union = f"\nUNION ALL\nSELECT {shared} FROM fairness_rows" if with_fairness else ""
+    return f"""SELECT
+  CAST($model_id AS VARCHAR) AS model_id,
+  date, segment_column, segment_value, metric, value, n, ci_low, ci_high, label_coverage,
+  is_estimated
+FROM (SELECT {shared} FROM group_rows{union})
+ORDER BY date, segment_rank, segment_value, is_estimated, metric_rank"""

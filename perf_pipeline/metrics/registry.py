@@ -1,0 +1,550 @@
+"""The metric registry: every performance metric is one `Metric` entry in `METRICS`.
+
+An entry holds the SQL aggregate that computes the metric over a (date, segment) group, its
+direction and, when it has one, how its confidence interval is built. `performance.py` generates
+the query from these entries, so adding a metric never touches the query.
+
+Metric SQL sees one row per prediction, already normalized per task (see
+`performance._row_columns`):
+
+- binary_classification: `y` BOOLEAN (the label is the positive class), `yhat` BOOLEAN (the
+  prediction is the positive class: `score >= decision_threshold`, or the logged class when the
+  score is NULL) and `p` DOUBLE (the score, possibly NULL).
+- multiclass_classification: `y`/`yhat` VARCHAR (label and logged prediction), `y_idx`/`yhat_idx`
+  their 1-based position in the configured `classes` (NULL for an unknown class) and `ps`
+  DOUBLE[] (the `score_<class>` columns in `classes` order; NULL unless every score is present
+  and the label is a known class, so score-based metrics all use the same rows).
+- regression: `y` DOUBLE (label) and `yhat` DOUBLE (prediction).
+- ranking (one row per request): `hits` (items of the top k that are relevant), `n_rel`
+  (distinct relevant items), `rr` (reciprocal rank of the first relevant item in the whole shown
+  list, 0 if none), `dcg` and `idcg` (binary-relevance DCG of the top k and of the ideal top k).
+
+Templates: a metric's name and SQL may contain `{k}` (the model's ranking cutoff) and
+`{n_classes}`; a `per_class` metric is repeated for each configured class with `{i}` its 1-based
+index and `{cls}` its text (names only). SQL that depends on the class list in ways a template
+cannot express is a function of the `Context`. `se_sql` may use `{value}` for the metric's own
+aggregate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from perf_pipeline.config import Task
+
+__all__ = ["ECE_BINS", "METRICS", "Context", "Metric", "metric_direction"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a model contributes to its metrics' SQL: the ranking cutoff and the class list."""
+
+    k: int | None = None
+    classes: tuple[str, ...] = ()
+
+
+SqlText = str | Callable[[Context], str]
+RowSql = tuple[tuple[str, str], ...] | Callable[[Context], tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One performance metric, defined once.
+
+    - `n_sql`: the aggregate of a proportion's own denominator (precision's is the predicted
+      positives), which the Wilson interval needs.
+    - `se_sql`: for the other metrics that carry an interval, the aggregate of their standard
+      error; the interval is `value ± z·se`, clipped to `bounds`.
+    - `estimate_sql`/`estimate_n_sql`: the confidence-based estimate from scores alone, for days
+      whose labels have not arrived.
+    - `row_sql`: per-row helper columns the aggregate needs (window functions allowed, with
+      `{group}` standing for the group's partition columns), so rank-based metrics stay one entry.
+    - `scope`: "labelled" metrics run over a group's labelled rows; "all" ones over all its rows
+      (they need no label, like the share of positive predictions), and their `n` is all rows.
+    - `across_groups`: a fairness metric. Its `sql` aggregates `value`, the realized values of
+      the named metric over the groups of one protected attribute (see `performance`).
+    - `per_class`: repeated for each configured class (multiclass).
+    """
+
+    name: str
+    task: Task
+    sql: SqlText
+    higher_is_better: bool
+    kind: Literal["proportion", "other"] = "other"
+    n_sql: str | None = None
+    se_sql: str | None = None
+    bounds: tuple[float | None, float | None] = (None, None)
+    estimate_sql: str | None = None
+    estimate_n_sql: str | None = None
+    row_sql: RowSql = ()
+    scope: Literal["labelled", "all"] = "labelled"
+    across_groups: str | None = None
+    per_class: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind == "proportion" and self.n_sql is None:
+            raise ValueError(f"proportion metric {self.name!r} needs n_sql")
+        if self.kind == "proportion" and self.estimate_sql and self.estimate_n_sql is None:
+            raise ValueError(f"proportion metric {self.name!r} needs estimate_n_sql")
+        if self.kind == "proportion" and self.se_sql:
+            raise ValueError(f"proportion metric {self.name!r} uses the Wilson interval")
+
+    def matches(self, name: str) -> bool:
+        """Whether `name` is this metric once its templates are filled in (`ndcg_at_10`)."""
+        pattern = re.escape(self.name).replace(r"\{k\}", r"\d+").replace(r"\{cls\}", ".+")
+        return re.fullmatch(pattern, name) is not None
+
+    def concrete(self, ctx: Context) -> list[Metric]:
+        """The entries this metric stands for in one model, every template filled in."""
+        if not self.per_class:
+            return [self._fill(ctx, {})]
+        return [
+            self._fill(ctx, {"{i}": str(i), "{cls}": cls})
+            for i, cls in enumerate(ctx.classes, start=1)
+        ]
+
+    def _fill(self, ctx: Context, extra: dict[str, str]) -> Metric:
+        tokens = {"{k}": str(ctx.k), "{n_classes}": str(len(ctx.classes)), **extra}
+
+        def fill(text: SqlText | None) -> str | None:
+            if text is None:
+                return None
+            rendered = text(ctx) if callable(text) else text
+            for token, value in tokens.items():
+                rendered = rendered.replace(token, value)
+            return rendered
+
+        rows = self.row_sql(ctx) if callable(self.row_sql) else self.row_sql
+        sql = fill(self.sql)
+        se = fill(self.se_sql)
+        return replace(
+            self,
+            name=fill(self.name) or self.name,
+            sql=sql or "",
+            n_sql=fill(self.n_sql),
+            se_sql=se.replace("{value}", f"({sql})") if se else None,
+            estimate_sql=fill(self.estimate_sql),
+            estimate_n_sql=fill(self.estimate_n_sql),
+            row_sql=tuple((fill(name) or name, fill(body) or body) for name, body in rows),
+            per_class=False,
+        )
+
+
+_B = Task.BINARY_CLASSIFICATION
+_M = Task.MULTICLASS_CLASSIFICATION
+_R = Task.REGRESSION
+_K = Task.RANKING
+
+# sklearn's log_loss clips probabilities to [eps, 1 - eps] with eps of float64.
+_EPS = float(np.finfo(np.float64).eps)
+_CLIP = f"CAST({_EPS!r} AS DOUBLE)"
+ECE_BINS = 10
+
+# ---------------------------------------------------------------------------------------------
+# Binary classification
+# ---------------------------------------------------------------------------------------------
+
+# Expected positives among the predicted positives, assuming calibrated scores.
+_EXPECTED_TP = "coalesce(sum(p) FILTER (WHERE yhat), 0)"
+_SCORED_PREDICTED_POS = "count(p) FILTER (WHERE yhat)"
+# Labelled positives and negatives that carry a score: the two samples AUC compares.
+_P = "CAST(count_if(y AND p IS NOT NULL) AS DOUBLE)"
+_N = "CAST(count_if(NOT y AND p IS NOT NULL) AS DOUBLE)"
+_S = "CAST(count(p) AS DOUBLE)"
+_TPR = "count_if(y AND yhat) / NULLIF(count_if(y), 0)"
+_TNR = "count_if(NOT y AND NOT yhat) / NULLIF(count_if(NOT y), 0)"
+
+# One descending sort by score serves roc_auc and pr_auc. NULL scores sort last, so for a scored
+# row `score_rank` is 1 + #(scores above it) and the default RANGE frame (which takes in tied
+# rows) counts the rows and positives scored at or above it.
+_SCORE_ORDER = "OVER (PARTITION BY {group} ORDER BY p DESC NULLS LAST)"
+_SCORE_ROWS = (
+    ("score_rank", f"rank() {_SCORE_ORDER}"),
+    ("at_or_above", f"count(*) {_SCORE_ORDER}"),
+    ("positives_at_or_above", f"count_if(y) {_SCORE_ORDER}"),
+)
+# Mann-Whitney U from the positives' rank sum, tied scores sharing their average ascending rank,
+# which is S + 1 - (at_or_above + score_rank) / 2 for S scored rows.
+_AUC = (
+    f"({_P} * ({_S} + 1) - sum((at_or_above + score_rank) / 2) FILTER (WHERE y AND p IS NOT NULL)"
+    f" - {_P} * ({_P} + 1) / 2) / NULLIF({_P} * {_N}, 0)"
+)
+# Hanley & McNeil (1982): se² = (A(1-A) + (P-1)(Q1-A²) + (N-1)(Q2-A²)) / (PN),
+# Q1 = A/(2-A), Q2 = 2A²/(1+A).
+_HANLEY_MCNEIL = (
+    "sqrt(greatest(({value} * (1 - {value}) "
+    f"+ ({_P} - 1) * ({{value}} / (2 - {{value}}) - {{value}} * {{value}}) "
+    f"+ ({_N} - 1) * (2 * {{value}} * {{value}} / (1 + {{value}}) - {{value}} * {{value}})) "
+    f"/ NULLIF({_P} * {_N}, 0), 0))"
+)
+# Expected calibration error: sum over bins of |sum(y - p)| / N, i.e. sum_b (n_b/N)|ȳ_b - p̄_b|.
+_ECE = (
+    "("
+    + " + ".join(
+        f"abs(coalesce(sum(CAST(y AS DOUBLE) - p) FILTER (WHERE ece_bin = {b}), 0))"
+        for b in range(ECE_BINS)
+    )
+    + ") / NULLIF(count(p), 0)"
+)
+
+
+def _count(name: str, condition: str, higher_is_better: bool) -> Metric:
+    """A confusion-matrix cell, reported as a count of labelled rows."""
+    return Metric(name, _B, sql=f"count_if({condition})", higher_is_better=higher_is_better)
+
+
+_BINARY = (
+    Metric(
+        "accuracy",
+        _B,
+        sql="avg(CAST(y = yhat AS DOUBLE))",
+        higher_is_better=True,
+        kind="proportion",
+        n_sql="count(*)",
+        estimate_sql="avg(CASE WHEN yhat THEN p ELSE 1 - p END)",
+        estimate_n_sql="count(p)",
+    ),
+    Metric(
+        "precision",
+        _B,
+        sql="count_if(y AND yhat) / NULLIF(count_if(yhat), 0)",
+        higher_is_better=True,
+        kind="proportion",
+        n_sql="count_if(yhat)",
+        estimate_sql=f"{_EXPECTED_TP} / NULLIF({_SCORED_PREDICTED_POS}, 0)",
+        estimate_n_sql=_SCORED_PREDICTED_POS,
+    ),
+    Metric(
+        "recall",
+        _B,
+        sql=_TPR,
+        higher_is_better=True,
+        kind="proportion",
+        n_sql="count_if(y)",
+        estimate_sql=f"{_EXPECTED_TP} / NULLIF(sum(p), 0)",
+        estimate_n_sql="sum(p)",
+    ),
+    Metric(
+        "f1",
+        _B,
+        # 2TP / (2TP + FP + FN): undefined only with no positive labels and no positive
+        # predictions, where sklearn's zero_division would report 0.
+        sql="2 * count_if(y AND yhat) / NULLIF(count_if(y) + count_if(yhat), 0)",
+        higher_is_better=True,
+        # Harmonic mean of the estimated precision and recall, simplified: 2S / (K + T).
+        estimate_sql=f"2 * {_EXPECTED_TP} / NULLIF({_SCORED_PREDICTED_POS} + sum(p), 0)",
+    ),
+    Metric(
+        "roc_auc",
+        _B,
+        sql=_AUC,
+        higher_is_better=True,
+        se_sql=_HANLEY_MCNEIL,
+        bounds=(0.0, 1.0),
+        row_sql=_SCORE_ROWS,
+    ),
+    Metric(
+        "log_loss",
+        _B,
+        sql=f"avg(-ln(CASE WHEN y THEN least(greatest(p, {_CLIP}), 1 - {_CLIP}) "
+        f"ELSE least(greatest(1 - p, {_CLIP}), 1 - {_CLIP}) END)) "
+        # greatest() skips NULLs, so unscored rows must be filtered out, not propagated.
+        "FILTER (WHERE p IS NOT NULL)",
+        higher_is_better=False,
+    ),
+    Metric(
+        "balanced_accuracy",
+        _B,
+        # Mean of TPR and TNR. Like sklearn, a group holding one true class averages only the
+        # recall that exists (sklearn warns and drops the undefined one).
+        sql=f"(coalesce({_TPR}, {_TNR}) + coalesce({_TNR}, {_TPR})) / 2",
+        higher_is_better=True,
+    ),
+    Metric(
+        "specificity",
+        _B,
+        sql=_TNR,
+        higher_is_better=True,
+        kind="proportion",
+        n_sql="count_if(NOT y)",
+    ),
+    Metric(
+        "pr_auc",
+        _B,
+        # sklearn's average_precision_score: sum over distinct thresholds of
+        # ΔRecall * Precision, i.e. the mean over positives of the precision among the rows
+        # scored at or above them. Undefined without a scored positive.
+        sql="sum(positives_at_or_above / at_or_above) FILTER (WHERE y AND p IS NOT NULL) "
+        f"/ NULLIF({_P}, 0)",
+        higher_is_better=True,
+        row_sql=_SCORE_ROWS,
+    ),
+    Metric(
+        "brier",
+        _B,
+        sql="avg((p - CAST(y AS DOUBLE)) * (p - CAST(y AS DOUBLE)))",
+        higher_is_better=False,
+    ),
+    Metric(
+        "ece",
+        _B,
+        sql=_ECE,
+        higher_is_better=False,
+        # Ten equal-width bins [0, .1), ..., [.8, .9), [.9, 1]: bin = min(floor(10p), 9).
+        row_sql=(("ece_bin", f"least(floor(p * {ECE_BINS}), {ECE_BINS - 1})"),),
+    ),
+    Metric(
+        "positive_rate",
+        _B,
+        sql="avg(CAST(yhat AS DOUBLE))",
+        # Neither direction is good in itself; a rise in flagged share is what alerts should see.
+        higher_is_better=False,
+        kind="proportion",
+        n_sql="count(*)",
+        scope="all",
+    ),
+    _count("tp", "y AND yhat", True),
+    _count("fp", "NOT y AND yhat", False),
+    _count("tn", "NOT y AND NOT yhat", True),
+    _count("fn", "y AND NOT yhat", False),
+    Metric(
+        "demographic_parity_difference",
+        _B,
+        sql="max(value) - min(value)",
+        higher_is_better=False,
+        across_groups="positive_rate",
+    ),
+    Metric(
+        "equal_opportunity_difference",
+        _B,
+        sql="max(value) - min(value)",
+        higher_is_better=False,
+        across_groups="recall",
+    ),
+    Metric(
+        "disparate_impact_ratio",
+        _B,
+        sql="min(value) / NULLIF(max(value), 0)",
+        higher_is_better=True,
+        across_groups="positive_rate",
+    ),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Multiclass classification
+# ---------------------------------------------------------------------------------------------
+
+# Per-class counts as MAP(class index -> count); a class absent from the map has count 0.
+_TP_MAP = "(histogram(y_idx) FILTER (WHERE y_idx = yhat_idx))"
+_PRED_MAP = "histogram(yhat_idx)"
+_TRUE_MAP = "histogram(y_idx)"
+_CLASS_INDICES = "range(1, {n_classes} + 1)"
+
+
+def _tp(c: str) -> str:
+    return f"coalesce({_TP_MAP}[{c}], 0)"
+
+
+def _support(c: str) -> str:
+    return f"coalesce({_TRUE_MAP}[{c}], 0)"
+
+
+def _predicted(c: str) -> str:
+    return f"coalesce({_PRED_MAP}[{c}], 0)"
+
+
+_PER_CLASS: dict[str, Callable[[str], str]] = {
+    "precision": lambda c: f"{_tp(c)} / NULLIF({_predicted(c)}, 0)",
+    "recall": lambda c: f"{_tp(c)} / NULLIF({_support(c)}, 0)",
+    "f1": lambda c: f"2 * {_tp(c)} / NULLIF({_predicted(c)} + {_support(c)}, 0)",
+}
+
+
+def _macro(stat: str) -> str:
+    """Unweighted mean over the classes where the statistic is defined.
+
+    sklearn with labels=classes and zero_division=np.nan: undefined classes (no prediction for
+    precision, no label for recall, neither for f1) are left out instead of counted as 0.
+    """
+    return f"list_avg(list_transform({_CLASS_INDICES}, lambda c: {_PER_CLASS[stat]('c')}))"
+
+
+def _weighted(stat: str) -> str:
+    """Support-weighted mean over the defined classes (sklearn's _nanaverage); when those
+    classes have no support at all, sklearn falls back to their plain mean."""
+    value = _PER_CLASS[stat]("c")
+    weighted = f"list_sum(list_transform({_CLASS_INDICES}, lambda c: ({value}) * {_support('c')}))"
+    weights = (
+        f"list_sum(list_transform({_CLASS_INDICES}, "
+        f"lambda c: CASE WHEN ({value}) IS NOT NULL THEN {_support('c')} END))"
+    )
+    return f"coalesce({weighted} / NULLIF({weights}, 0), {_macro(stat)})"
+
+
+def _class_order(i: int) -> str:
+    return f"OVER (PARTITION BY {{group}} ORDER BY ps[{i}] DESC NULLS LAST)"
+
+
+def _ovr_rows(ctx: Context) -> tuple[tuple[str, str], ...]:
+    """Each class needs its own score order for its one-vs-rest AUC."""
+    rows: list[tuple[str, str]] = []
+    for i in range(1, len(ctx.classes) + 1):
+        rows.append((f"ovr_rank_{i}", f"rank() {_class_order(i)}"))
+        rows.append((f"ovr_at_or_above_{i}", f"count(*) {_class_order(i)}"))
+    return tuple(rows)
+
+
+def _ovr_auc(ctx: Context) -> str:
+    """Mean of the per-class AUCs (same rank formula as binary roc_auc); NULL if any class is
+    absent from, or alone in, the group's scored rows, where sklearn's roc_auc_score fails."""
+    scored = "CAST(count(ps) AS DOUBLE)"
+    aucs = []
+    for i in range(1, len(ctx.classes) + 1):
+        pos = f"CAST(count_if(y_idx = {i} AND ps IS NOT NULL) AS DOUBLE)"
+        rank_sum = (
+            f"sum((ovr_at_or_above_{i} + ovr_rank_{i}) / 2) FILTER (WHERE y_idx = {i} "
+            "AND ps IS NOT NULL)"
+        )
+        aucs.append(
+            f"(({pos} * ({scored} + 1) - {rank_sum} - {pos} * ({pos} + 1) / 2) "
+            f"/ NULLIF({pos} * ({scored} - {pos}), 0))"
+        )
+    return f"({' + '.join(aucs)}) / {len(aucs)}"
+
+
+def _averaged(stat: str) -> tuple[Metric, Metric]:
+    return (
+        Metric(f"{stat}_macro", _M, sql=_macro(stat), higher_is_better=True),
+        Metric(f"{stat}_weighted", _M, sql=_weighted(stat), higher_is_better=True),
+    )
+
+
+_MULTICLASS = (
+    Metric(
+        "accuracy",
+        _M,
+        sql="avg(CAST(y = yhat AS DOUBLE))",
+        higher_is_better=True,
+        kind="proportion",
+        n_sql="count(*)",
+    ),
+    *_averaged("precision"),
+    *_averaged("recall"),
+    *_averaged("f1"),
+    Metric(
+        "recall_class_{cls}",
+        _M,
+        sql=_PER_CLASS["recall"]("{i}"),
+        higher_is_better=True,
+        kind="proportion",
+        n_sql=_support("{i}"),
+        per_class=True,
+    ),
+    Metric(
+        "log_loss",
+        _M,
+        # sklearn 1.9 clips the true class's score to [eps, 1 - eps] and does not renormalize
+        # rows whose scores do not sum to 1 (it only warns).
+        sql=f"avg(-ln(least(greatest(ps[y_idx], {_CLIP}), 1 - {_CLIP}))) "
+        "FILTER (WHERE ps IS NOT NULL)",
+        higher_is_better=False,
+    ),
+    Metric(
+        "roc_auc_ovr_macro",
+        _M,
+        sql=_ovr_auc,
+        higher_is_better=True,
+        row_sql=_ovr_rows,
+    ),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Regression
+# ---------------------------------------------------------------------------------------------
+
+_REGRESSION = (
+    Metric(
+        "mae",
+        _R,
+        sql="avg(abs(y - yhat))",
+        higher_is_better=False,
+        # Normal approximation of a mean: mae ± z·sd(|e|)/√n (sample sd).
+        se_sql="stddev_samp(abs(y - yhat)) / sqrt(count(*))",
+        bounds=(0.0, None),
+    ),
+    Metric(
+        "rmse",
+        _R,
+        sql="sqrt(avg((y - yhat) * (y - yhat)))",
+        higher_is_better=False,
+        # Delta method on MSE: se(mse) = sd(e²)/√n, se(rmse) = se(mse) / (2·rmse).
+        se_sql="stddev_samp((y - yhat) * (y - yhat)) / sqrt(count(*)) / NULLIF(2 * {value}, 0)",
+        bounds=(0.0, None),
+    ),
+    Metric(
+        "mape",
+        _R,
+        # Rows labelled 0 are left out (counted by mape_excluded): their percentage error is
+        # infinite, and sklearn's max(|y|, eps) turns them into ~1e15 that swamps every other row.
+        sql="avg(abs(y - yhat) / abs(y)) FILTER (WHERE y <> 0)",
+        higher_is_better=False,
+    ),
+    Metric("mape_excluded", _R, sql="count_if(y = 0)", higher_is_better=False),
+    Metric(
+        "r2",
+        _R,
+        # Constant labels make r2 undefined (sklearn's force_finite reports 0 or 1).
+        sql="CASE WHEN max(y) > min(y) THEN "
+        "1 - sum((y - yhat) * (y - yhat)) / (var_pop(y) * count(y)) END",
+        higher_is_better=True,
+    ),
+    Metric("median_ae", _R, sql="median(abs(y - yhat))", higher_is_better=False),
+    Metric(
+        "mean_error",
+        _R,
+        # prediction - label: positive means the model over-predicts. Its ideal is 0, not a
+        # direction; alerting reads a rise as the regression.
+        sql="avg(yhat - y)",
+        higher_is_better=False,
+    ),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Ranking (one row per request)
+# ---------------------------------------------------------------------------------------------
+
+_RANKING = (
+    Metric("precision_at_{k}", _K, sql="avg(hits / {k})", higher_is_better=True),
+    # Requests with no relevant item have no recall and no nDCG: they are left out of the mean.
+    Metric("recall_at_{k}", _K, sql="avg(hits / NULLIF(n_rel, 0))", higher_is_better=True),
+    Metric("ndcg_at_{k}", _K, sql="avg(dcg / NULLIF(idcg, 0))", higher_is_better=True),
+    Metric("mrr", _K, sql="avg(rr)", higher_is_better=True),
+    Metric(
+        "hit_rate_at_{k}",
+        _K,
+        sql="avg(CAST(hits > 0 AS DOUBLE))",
+        higher_is_better=True,
+        kind="proportion",
+        n_sql="count(*)",
+    ),
+)
+
+METRICS: dict[Task, tuple[Metric, ...]] = {
+    _B: _BINARY,
+    _M: _MULTICLASS,
+    _R: _REGRESSION,
+    _K: _RANKING,
+}
+
+
+def metric_direction(task: Task | str, metric: str) -> bool:
+    """Whether a larger value is better, so alerting knows which way is a regression."""
+    for entry in METRICS.get(Task(task), ()):
+        if entry.matches(metric):
+            return entry.higher_is_better
+    raise KeyError(f"no metric {metric!r} registered for task {Task(task).value!r}")
