@@ -65,6 +65,8 @@ class DriftSettings(_Strict):
     share_threshold: float = Field(default=0.5, gt=0, le=1)
     methods: dict[str, str] = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict)
+    # Many columns are tested each day; off by default so the numbers match Evidently's.
+    multiple_testing: Literal["benjamini_hochberg"] | None = None
 
 
 Severity = Literal["error", "warning", "off"]

@@ -15,12 +15,15 @@ from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.drift.methods import (
     CATEGORICAL,
     NUMERICAL,
+    P_VALUE_METHODS,
     ColumnSample,
     Kind,
     check_method,
+    is_drifted,
     psi_or_none,
     run_test,
 )
+from perf_pipeline.drift.multiple_testing import benjamini_hochberg, correction_of
 
 DATASET_COLUMN = "__dataset__"
 SHARE_METHOD = "share_of_drifted_columns"
@@ -81,12 +84,18 @@ def _sample(frame: pd.DataFrame, column: str, kind: Kind) -> ColumnSample:
         raise ValueError(f"drift column {column!r} should be {kind}: {exc}") from exc
 
 
-def build_reference_profile(reference: pd.DataFrame, model: ModelConfig) -> ReferenceProfile:
-    """Summarise the reference once; also rejects method overrides that cannot apply."""
-    columns = drift_columns(model, has_score="score" in reference.columns)
+def check_settings(model: ModelConfig, columns: dict[str, Kind]) -> None:
+    """Reject method overrides and corrections that cannot apply, before any day is computed."""
     for column, method in model.drift.methods.items():
         if column in columns:
             check_method(method, columns[column], column)
+    correction_of(model.drift)
+
+
+def build_reference_profile(reference: pd.DataFrame, model: ModelConfig) -> ReferenceProfile:
+    """Summarise the reference once; also rejects method overrides that cannot apply."""
+    columns = drift_columns(model, has_score="score" in reference.columns)
+    check_settings(model, columns)
     samples = {column: _sample(reference, column, kind) for column, kind in columns.items()}
     return ReferenceProfile(model_id=model.model_id, columns=samples)
 
@@ -118,8 +127,31 @@ def _day_rows(
                 "psi": psi_or_none(reference, current),
             }
         )
-    rows.append(_dataset_row(rows, model.drift.share_threshold))
-    return rows
+    return finish_day(rows, model)
+
+
+def finish_day(column_rows: list[dict[str, object]], model: ModelConfig) -> list[dict[str, object]]:
+    """A day's column rows, corrected for multiple testing when configured, plus the share row."""
+    if correction_of(model.drift) is not None:
+        _adjust_p_values(column_rows)
+    return [*column_rows, _dataset_row(column_rows, model.drift.share_threshold)]
+
+
+def _adjust_p_values(column_rows: list[dict[str, object]]) -> None:
+    """Benjamini-Hochberg over the day's p-value columns.
+
+    `statistic` becomes the adjusted p-value, since it is what `threshold` applies to; `p_value`
+    keeps the raw one, so both stay visible. Distance columns are left as they are.
+    """
+    tested = [
+        row
+        for row in column_rows
+        if row["method"] in P_VALUE_METHODS and row["p_value"] is not None
+    ]
+    adjusted = benjamini_hochberg([float(row["p_value"]) for row in tested])  # type: ignore[arg-type]
+    for row, value in zip(tested, adjusted, strict=True):
+        row["statistic"] = float(value)
+        row["drifted"] = is_drifted(str(row["method"]), float(value), float(row["threshold"]))  # type: ignore[arg-type]
 
 
 def _dataset_row(column_rows: list[dict[str, object]], share_threshold: float) -> dict[str, object]:

@@ -10,6 +10,7 @@ sorted and counted once.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
+from scipy.stats import _stats_py
 
 Kind = Literal["numerical", "categorical"]
 NUMERICAL: Kind = "numerical"
@@ -40,6 +42,8 @@ SMALL_REFERENCE_ROWS = 1000
 FEW_UNIQUE_VALUES = 5
 HISTOGRAM_MIN_UNIQUE = 20
 N_BINS = 30
+# scipy's ks_2samp(method='auto') uses the exact distribution up to this many values per side.
+KS_MAX_EXACT_N = 10_000
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,13 @@ def unique_count(reference: ColumnSample, current: ColumnSample, enough: int) ->
 def default_method(reference: ColumnSample, current: ColumnSample) -> str:
     """Evidently's `_get_default_stattest`: small references get p-value tests, large distances."""
     n_values = unique_count(reference, current, enough=FEW_UNIQUE_VALUES)
-    continuous = reference.kind == NUMERICAL and n_values > FEW_UNIQUE_VALUES
-    if reference.n <= SMALL_REFERENCE_ROWS:
+    return method_for(reference.kind, reference.n, n_values)
+
+
+def method_for(kind: Kind, n_reference: int, n_values: int) -> str:
+    """The selection rule itself, from the reference kind and size and the distinct values."""
+    continuous = kind == NUMERICAL and n_values > FEW_UNIQUE_VALUES
+    if n_reference <= SMALL_REFERENCE_ROWS:
         if continuous:
             return "ks"
         return "chisquare" if n_values > 2 else "z"
@@ -136,6 +145,30 @@ def default_method(reference: ColumnSample, current: ColumnSample) -> str:
 
 def ks_p_value(reference: ColumnSample, current: ColumnSample) -> float:
     return float(stats.ks_2samp(reference.values, current.values).pvalue)
+
+
+def ks_p_value_from_statistic(statistic: float, n_reference: int, n_current: int) -> float:
+    """`ks_2samp(method='auto')`'s two-sided p-value, from its statistic and the sample sizes.
+
+    The SQL path finds the statistic without the raw arrays, so the p-value is rebuilt here with
+    SciPy's own distribution code and its own switches: the exact distribution when both sides
+    have at most 10,000 values (falling back to the asymptotic one when it cannot be computed),
+    `kstwo.sf(d, round(m n / (m + n)))` otherwise.
+    """
+    d = float(statistic)
+    n1, n2 = int(n_reference), int(n_current)
+    exact_done = False
+    prob = math.nan
+    if max(n1, n2) <= KS_MAX_EXACT_N:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            exact_done, d, prob = _stats_py._attempt_exact_2kssamp(
+                n1, n2, math.gcd(n1, n2), d, "two-sided"
+            )
+    if not exact_done:
+        m, n = sorted([float(n1), float(n2)], reverse=True)
+        prob = stats.kstwo.sf(d, np.round(m * n / (m + n)))
+    return float(np.clip(prob, 0, 1))
 
 
 def chisquare_p_value(reference: ColumnSample, current: ColumnSample) -> float:
@@ -201,39 +234,59 @@ def _fill_zeros(shares: np.ndarray) -> np.ndarray:
     return np.where(shares == 0, floor, shares)
 
 
-def binned_shares(
-    reference: ColumnSample, current: ColumnSample, fill_zeros: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Evidently's `get_binned_data`.
+def uses_histogram(reference: ColumnSample) -> bool:
+    """Evidently bins numbers with more than 20 distinct reference values, counts the rest."""
+    return reference.kind == NUMERICAL and reference.keys.size > HISTOGRAM_MIN_UNIQUE
 
-    Numerical columns with more than 20 distinct reference values get Sturges bins over both
-    sides together; everything else is compared value by value.
+
+def binned_counts(reference: ColumnSample, current: ColumnSample) -> tuple[np.ndarray, np.ndarray]:
+    """Evidently's `get_binned_data` before normalising: counts per Sturges bin or per value.
+
+    Histogram bins span both sides together; values are compared over the union of both sides.
     """
-    if reference.kind == NUMERICAL and reference.keys.size > HISTOGRAM_MIN_UNIQUE:
+    if uses_histogram(reference):
         edges = np.histogram_bin_edges(
             np.concatenate((reference.values, current.values)), bins="sturges"
         )
-        ref_counts = _histogram_counts(reference.values, edges)
-        cur_counts = _histogram_counts(current.values, edges)
-    else:
-        keys = _union_keys(reference, current)
-        ref_counts = _counts_on(keys, reference)
-        cur_counts = _counts_on(keys, current)
-    ref_shares = ref_counts / reference.n
-    cur_shares = cur_counts / current.n
+        return _histogram_counts(reference.values, edges), _histogram_counts(current.values, edges)
+    keys = _union_keys(reference, current)
+    return _counts_on(keys, reference), _counts_on(keys, current)
+
+
+def shares_from_counts(
+    ref_counts: np.ndarray, cur_counts: np.ndarray, fill_zeros: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts over the same bins as shares of each side, zeros floored for PSI."""
+    ref_shares = ref_counts / ref_counts.sum()
+    cur_shares = cur_counts / cur_counts.sum()
     if fill_zeros:
         return _fill_zeros(ref_shares), _fill_zeros(cur_shares)
     return ref_shares, cur_shares
 
 
-def jensenshannon_distance(reference: ColumnSample, current: ColumnSample) -> float:
-    ref_shares, cur_shares = binned_shares(reference, current, fill_zeros=False)
+def binned_shares(
+    reference: ColumnSample, current: ColumnSample, fill_zeros: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evidently's `get_binned_data`: shares per Sturges bin or per value."""
+    return shares_from_counts(*binned_counts(reference, current), fill_zeros=fill_zeros)
+
+
+def jensenshannon_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    ref_shares, cur_shares = shares_from_counts(ref_counts, cur_counts, fill_zeros=False)
     return float(distance.jensenshannon(ref_shares, cur_shares))
 
 
-def psi(reference: ColumnSample, current: ColumnSample) -> float:
-    ref_shares, cur_shares = binned_shares(reference, current, fill_zeros=True)
+def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    ref_shares, cur_shares = shares_from_counts(ref_counts, cur_counts, fill_zeros=True)
     return float(np.sum((ref_shares - cur_shares) * np.log(ref_shares / cur_shares)))
+
+
+def jensenshannon_distance(reference: ColumnSample, current: ColumnSample) -> float:
+    return jensenshannon_from_counts(*binned_counts(reference, current))
+
+
+def psi(reference: ColumnSample, current: ColumnSample) -> float:
+    return psi_from_counts(*binned_counts(reference, current))
 
 
 _SCORES = {

@@ -1,4 +1,9 @@
-"""The `drift` table for a range of days: each day's inputs and outputs against the reference."""
+"""The `drift` table for a range of days: each day's inputs and outputs against the reference.
+
+The reference and the days stay in Parquet behind DuckDB views; the drift SQL reads them in
+streaming passes and spills to a temp directory under the data root, so neither side has to fit
+in memory as a pandas frame. A file reference is profiled once for the whole range.
+"""
 
 from __future__ import annotations
 
@@ -8,48 +13,72 @@ import duckdb
 import pandas as pd
 
 from perf_pipeline.config import ModelConfig
-from perf_pipeline.drift import OUTPUT_COLUMNS, build_reference_profile, compute_drift
-from perf_pipeline.lake import day_files, read_files_sql, write_frame_partitions
+from perf_pipeline.drift import (
+    OUTPUT_COLUMNS,
+    compute_drift_sql,
+    configure_spilling,
+    reference_profile_sql,
+)
+from perf_pipeline.lake import (
+    day_files,
+    has_files,
+    read_files_sql,
+    read_table_sql,
+    write_frame_partitions,
+)
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import DRIFT
-from perf_pipeline.tables.reference import reference_frame
+
+_REFERENCE_VIEW = "_drift_reference"
+_CURRENT_VIEW = "_drift_current"
 
 
 def compute_days(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> pd.DataFrame:
     """Drift rows of `days`; a file reference is profiled once for the whole range."""
-    frames = []
+    spill = paths.root / ".duckdb_tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    configure_spilling(con, str(spill))
+    frames: list[pd.DataFrame] = []
     if model.reference.source == "file":
-        reference = reference_frame(con, paths, model)
-        if reference is None:
+        if not has_files(paths, "reference", model.model_id):
             return pd.DataFrame(columns=OUTPUT_COLUMNS)
-        profile = build_reference_profile(reference, model)
-        current = _current(con, paths, model, days)
-        if current is not None:
-            frames.append(compute_drift(profile, current, model, "file"))
+        _view(con, _REFERENCE_VIEW, read_table_sql(paths, "reference", model.model_id))
+        with reference_profile_sql(con, model, _REFERENCE_VIEW) as profile:
+            for day in days:
+                if _day_view(con, paths, model, [day]):
+                    frames.append(
+                        compute_drift_sql(
+                            con, model, _REFERENCE_VIEW, _CURRENT_VIEW, "file", profile
+                        )
+                    )
     else:
+        kind = f"trailing_{model.reference.days}d"
         for day in days:
-            reference = reference_frame(con, paths, model, day)
-            current = _current(con, paths, model, [day])
-            if reference is None or current is None:
+            window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
+            files = day_files(paths, "predictions", model.model_id, window)
+            if not files or not _day_view(con, paths, model, [day]):
                 continue
-            profile = build_reference_profile(reference, model)
-            frames.append(
-                compute_drift(profile, current, model, f"trailing_{model.reference.days}d")
-            )
+            _view(con, _REFERENCE_VIEW, read_files_sql(files))
+            frames.append(compute_drift_sql(con, model, _REFERENCE_VIEW, _CURRENT_VIEW, kind))
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
 
 
-def _current(
+def _view(con: duckdb.DuckDBPyConnection, name: str, source: str) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {source}")
+
+
+def _day_view(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
-) -> pd.DataFrame | None:
+) -> bool:
+    """Point the current view at the days' prediction files; False when there are none."""
     files = day_files(paths, "predictions", model.model_id, days)
     if not files:
-        return None
-    frame = con.execute(f"SELECT * FROM {read_files_sql(files)}").df()
-    return frame if len(frame) else None
+        return False
+    _view(con, _CURRENT_VIEW, read_files_sql(files))
+    return True
 
 
 def write_days(
