@@ -232,8 +232,12 @@ def _day_frame(
     files = day_files(paths, "predictions", model.model_id, [day])
     if not files:
         return pd.DataFrame({"prediction_id": pd.Series([], dtype=str)})
-    frame = con.execute(f"SELECT * FROM {read_files_sql(files)}").df()
+    source = read_files_sql(files)
     sums = [c for c in score_columns(model) if c != "score"]
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    wanted = sorted((needed | set(sums)) & present)
+    columns = ", ".join(q(c) for c in wanted)
+    frame = con.execute(f"SELECT {columns} FROM {source}").df()
     if sums:
         frame[SCORE_SUM_COLUMN] = frame[sums].sum(axis=1, min_count=1)
     return _compact(frame, needed)
