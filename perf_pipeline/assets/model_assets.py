@@ -6,6 +6,7 @@ the run's days (one for the schedule, many for a backfill) and treats them indep
 """
 
 import datetime as dt
+from types import ModuleType
 
 import dagster as dg
 import pandas as pd
@@ -172,16 +173,7 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
     def performance(
         context: dg.AssetExecutionContext, storage: PipelineStorage
     ) -> dg.MaterializeResult:
-        days = run_days(context)
-        con = connect(storage.duckdb_memory_limit)
-        blocked = blocked_days(con, storage.paths, mid, days)
-        usable = [d for d in days if d not in blocked]
-        frame = performance_table.compute_days(con, storage.paths, model, usable)
-        written = performance_table.write_days(con, storage.paths, model, days, frame)
-        refresh_views(storage.paths)
-        return dg.MaterializeResult(
-            metadata={"rows": sum(written.values()), "skipped_blocked_days": _day_list(blocked)}
-        )
+        return _table_stage(context, storage, model, performance_table)
 
     @dg.asset(
         key=key(model, "drift"),
@@ -190,16 +182,7 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
         **common,
     )
     def drift(context: dg.AssetExecutionContext, storage: PipelineStorage) -> dg.MaterializeResult:
-        days = run_days(context)
-        con = connect(storage.duckdb_memory_limit)
-        blocked = blocked_days(con, storage.paths, mid, days)
-        usable = [d for d in days if d not in blocked]
-        frame = drift_table.compute_days(con, storage.paths, model, usable)
-        written = drift_table.write_days(con, storage.paths, model, days, frame)
-        refresh_views(storage.paths)
-        return dg.MaterializeResult(
-            metadata={"rows": sum(written.values()), "skipped_blocked_days": _day_list(blocked)}
-        )
+        return _table_stage(context, storage, model, drift_table)
 
     @dg.asset(
         key=key(model, "report"),
@@ -266,6 +249,26 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(metadata={"alerts": len(raised)})
 
     return [reference, predictions, labels, data_quality, performance, drift, report, alerts]
+
+
+def _table_stage(
+    context: dg.AssetExecutionContext,
+    storage: PipelineStorage,
+    model: ModelConfig,
+    table: ModuleType,
+) -> dg.MaterializeResult:
+    """A per-day table (`performance`, `drift`): computed on the days the gate let through,
+    written for every day of the run so a day blocked now keeps no rows from an earlier run."""
+    days = run_days(context)
+    con = connect(storage.duckdb_memory_limit)
+    blocked = blocked_days(con, storage.paths, model.model_id, days)
+    usable = [d for d in days if d not in blocked]
+    frame = table.compute_days(con, storage.paths, model, usable)
+    written = table.write_days(con, storage.paths, model, days, frame)
+    refresh_views(storage.paths)
+    return dg.MaterializeResult(
+        metadata={"rows": sum(written.values()), "skipped_blocked_days": _day_list(blocked)}
+    )
 
 
 def _read_days(con, paths, table: str, model_id: str, days: list[dt.date]) -> pd.DataFrame | None:

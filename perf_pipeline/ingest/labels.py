@@ -21,6 +21,7 @@ from perf_pipeline.ingest.rules import (
     canonical_class,
     first_failing,
     quarantine_select,
+    reasons_by_day,
 )
 from perf_pipeline.lake import has_files, read_table_sql, write_partitions
 from perf_pipeline.paths import DataPaths
@@ -134,9 +135,5 @@ def ingest_labels(
     quarantined = write_partitions(
         con, paths, "quarantine", model.model_id, "quarantined_labels", days, "labels.parquet"
     )
-    reasons: dict[dt.date, dict[str, int]] = {}
-    for day, reason, count in con.execute(
-        "SELECT date, reason, count(*) FROM quarantined_labels GROUP BY ALL ORDER BY ALL"
-    ).fetchall():
-        reasons.setdefault(day, {})[reason] = count
+    reasons = reasons_by_day(con, "quarantined_labels")
     return {d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days}

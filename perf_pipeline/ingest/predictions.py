@@ -20,6 +20,7 @@ from perf_pipeline.ingest.rules import (
     canonical_class,
     first_failing,
     quarantine_select,
+    reasons_by_day,
 )
 from perf_pipeline.lake import day_files, read_files_sql, write_partitions
 from perf_pipeline.paths import DataPaths
@@ -188,9 +189,5 @@ def ingest_predictions(
         days,
         "predictions.parquet",
     )
-    reasons: dict[dt.date, dict[str, int]] = {}
-    for day, reason, count in con.execute(
-        "SELECT date, reason, count(*) FROM quarantined_predictions GROUP BY ALL ORDER BY ALL"
-    ).fetchall():
-        reasons.setdefault(day, {})[reason] = count
+    reasons = reasons_by_day(con, "quarantined_predictions")
     return {d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import duckdb
+
 from perf_pipeline.ingest.landing import DAY, FILE_INDEX
 from perf_pipeline.ingest.readers import RAW_LINE, ROW_NUMBER, SOURCE_FILE
 from perf_pipeline.sql import quote_identifier as q
@@ -52,3 +56,15 @@ def quarantine_select(model_id: str, source: str, columns: list[str], date_expr:
 
 
 ORDER_IN_LANDING = f"{q(DAY)}, {q(FILE_INDEX)}, {q(ROW_NUMBER)}"
+
+
+def reasons_by_day(
+    con: duckdb.DuckDBPyConnection, quarantined: str
+) -> dict[dt.date, dict[str, int]]:
+    """Quarantine counts per day and reason, for the asset metadata and the ingest log."""
+    reasons: dict[dt.date, dict[str, int]] = {}
+    for day, reason, count in con.execute(
+        f"SELECT date, reason, count(*) FROM {quarantined} GROUP BY ALL ORDER BY ALL"
+    ).fetchall():
+        reasons.setdefault(day, {})[reason] = count
+    return reasons
