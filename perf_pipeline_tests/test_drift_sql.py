@@ -191,13 +191,13 @@ def test_sql_profile_serves_only_its_model_and_checks_overrides() -> None:
 # --- the SQL building blocks against SciPy / NumPy / Evidently --------------------------------
 
 
-def _sides(ref: np.ndarray, cur: np.ndarray) -> tuple[duckdb.DuckDBPyConnection, Side, Side]:
-    con = _con(r=pd.DataFrame({"v": ref}), c=pd.DataFrame({"v": cur}))
-    con.execute("CREATE TABLE rt AS SELECT v, count(*)::BIGINT AS c FROM r GROUP BY v")
+def _sides(ref: np.ndarray, cur: np.ndarray) -> tuple[Side, Side]:
+    """The reference as the profile keeps it (distinct values and counts when they repeat),
+    the current side as a day's raw values."""
     integer = ref.dtype.kind == "i" and cur.dtype.kind == "i"
-    reference = Side(NUMERICAL, "SELECT v, c FROM rt", n=ref.size, integer=integer)
-    current = Side(NUMERICAL, "SELECT v, 1::BIGINT AS c FROM c", n=cur.size, integer=integer)
-    return con, reference, current
+    reference = Side.numbers(ref.copy(), integer=integer, reference=True)
+    current = Side.numbers(cur.copy(), integer=integer)
+    return reference, current
 
 
 @pytest.mark.parametrize(
@@ -209,8 +209,9 @@ def test_ecdf_distances_and_ks_p_value_match_scipy(n1: int, n2: int, ties: bool)
     ref, cur = rng.normal(0, 1, n1), rng.normal(0.05, 1.1, n2)
     if ties:
         ref, cur = np.round(ref, 1), np.round(cur, 1)
-    con, reference, current = _sides(ref, cur)
-    ks, w1 = ecdf_distances(con, reference, current)
+    reference, current = _sides(ref, cur)
+    assert (reference.counts is not None) == ties  # both layouts of the reference are covered
+    ks, w1 = ecdf_distances(reference, current)
     scipy_ks = stats.ks_2samp(ref, cur)
     assert ks == pytest.approx(scipy_ks.statistic, rel=RTOL)
     assert w1 == pytest.approx(stats.wasserstein_distance(ref, cur), rel=RTOL)
@@ -233,9 +234,9 @@ def test_histogram_counts_match_numpy_on_edges(integer: bool) -> None:
         both = np.concatenate((ref, cur))
         edges = np.histogram_bin_edges(both, bins="sturges")
     assert np.array_equal(sturges_edges(both.min(), both.max(), both.size, integer), edges)
-    con, reference, current = _sides(ref, cur)
-    assert np.array_equal(histogram_counts(con, reference, edges), np.histogram(ref, edges)[0])
-    assert np.array_equal(histogram_counts(con, current, edges), np.histogram(cur, edges)[0])
+    reference, current = _sides(ref, cur)
+    assert np.array_equal(histogram_counts(reference, edges), np.histogram(ref, edges)[0])
+    assert np.array_equal(histogram_counts(current, edges), np.histogram(cur, edges)[0])
 
 
 def test_sturges_edges_of_a_constant_match_numpy() -> None:
@@ -276,10 +277,9 @@ def test_each_sql_method_matches_evidently(method: str, size: str) -> None:
 
 
 def test_column_row_follows_run_test_for_empty_current() -> None:
-    con = duckdb.connect()
-    reference = Side(NUMERICAL, "SELECT 1.0 AS v, 3::BIGINT AS c", n=3, distinct=1)
-    current = Side(NUMERICAL, "SELECT NULL::DOUBLE AS v, 0::BIGINT AS c LIMIT 0")
-    row = column_row(con, reference, current, "ks", None)
+    reference = Side(NUMERICAL, np.array([1.0]), np.array([3]))
+    current = Side(NUMERICAL)
+    row = column_row(reference, current, "ks", None)
     assert row["statistic"] is None and row["drifted"] is None and row["threshold"] == 0.05
     assert COLUMN_TYPES  # the Evidently helpers are shared with test_drift
 

@@ -1,27 +1,34 @@
-"""The `drift` table computed inside DuckDB, for days and references of any size.
+"""The `drift` table for days and references of any size: DuckDB reads, NumPy counts.
 
-Pandas frames of ten million rows (and their string columns) do not fit in a few gigabytes;
-DuckDB streams Parquet and spills to disk. Everything that grows with the row count runs as SQL:
-value counts are GROUP BYs, the Kolmogorov-Smirnov statistic and the Wasserstein-1 distance come
-from one sorted pass over the reference's distinct values and the day's values (a window
-cumulative count per side), histograms are one GROUP BY over a bin index. Only results of the
-size of a column's distinct values (categories, a handful of numbers) or of its bins come back to
-Python, where the formulas of `methods` turn them into Evidently's numbers. Each term is computed
-with the same floating-point operations as SciPy/NumPy; only the order of the final sums differs,
-so results agree to about 1e-12 relative.
+Pandas frames of ten million rows (and their string columns) do not fit in a few gigabytes, so
+columns are never loaded as frames. DuckDB streams the Parquet files and hands over one column
+at a time, already cleaned: a numerical column as one NumPy array of its values (8 bytes a row),
+a categorical one as its value counts (one GROUP BY). NumPy then does what SQL does slowly: a
+running sum over one ordered partition is single-threaded in DuckDB and cost about twice a sort,
+while `np.sort` and `np.searchsorted` release the GIL, so columns are summarised on a small thread
+pool while the main thread fetches the next column.
 
-The reference is profiled once (`build_reference_profile_sql`): one temp table of distinct values
-and counts per column, plus n, min, max and std. Every day reuses it.
+For a numerical column the two sorted sides are merged (a stable sort of two sorted runs is a
+linear merge) and the counts of each side at or below every merged value come from one
+`searchsorted` into the reference: the Kolmogorov-Smirnov statistic and the Wasserstein-1
+distance follow from those integer counts, and Sturges histograms are `searchsorted` of the bin
+edges. Each term is the same floating-point operation as in SciPy/NumPy; only the order of the
+final sums differs, so results agree to about 1e-12 relative.
+
+The reference is profiled once (`build_reference_profile_sql`): per column its sorted values
+(or, when values repeat, distinct values and counts), n and population std. Every day reuses it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import uuid
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -36,7 +43,6 @@ from perf_pipeline.drift.compute import (
     finish_day,
 )
 from perf_pipeline.drift.methods import (
-    CATEGORICAL,
     DEFAULT_THRESHOLDS,
     FEW_UNIQUE_VALUES,
     HISTOGRAM_MIN_UNIQUE,
@@ -71,37 +77,117 @@ _INTEGER_TYPES = frozenset(
     }
 )
 _FLOAT_PREFIXES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
-_EMPTY = "SELECT NULL::DOUBLE AS v, 0::BIGINT AS c LIMIT 0"
+# Merged values are walked in blocks of this many, so the temporaries of a ten-million-row
+# column (positions, counts, gaps) stay a few tens of megabytes instead of a gigabyte.
+_BLOCK = 1 << 20
+# One worker per core: np.sort and np.searchsorted release the GIL, so columns run in parallel.
+_WORKERS = max(1, os.cpu_count() or 1)
+
+T = TypeVar("T")
 
 
 @dataclass
 class Side:
-    """One column on one side, as DuckDB sees it.
+    """One column on one side, summarised in NumPy.
 
-    `source` is a query of `(v, c)`: clean values (nulls, NaN and infinities dropped) with a count
-    each. The reference's is a temp table of distinct values; a day's is its raw rows with c = 1,
-    since grouping ten million continuous values would cost more than it saves.
+    `values` are sorted. With `counts` None they are the clean values themselves (nulls, NaN
+    and infinities dropped, repeats kept); otherwise they are distinct and `counts` says how
+    often each occurs. Categories are always distinct strings with counts; a reference column
+    whose values repeat is stored that way too, which is smaller and merges faster.
     """
 
     kind: Kind
-    source: str
-    n: int = 0
-    distinct: int = 0  # exact for the reference; capped at FEW_UNIQUE_VALUES + 1 for a day
+    values: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    counts: np.ndarray | None = None
     integer: bool = False  # numbers pandas would keep as int64 (integer type, no nulls)
-    low: float = math.nan
-    high: float = math.nan
     std: float = math.nan
+    _cumulative: np.ndarray | None = field(default=None, repr=False)
+    _distinct: int | None = field(default=None, repr=False)
     _sample: ColumnSample | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.counts is not None:
+            # Cumulative counts with a leading 0: `cum[i]` rows lie below `values[i]`. Built
+            # here, not lazily, so a reference shared by worker threads is never written to.
+            self._cumulative = np.concatenate(([0], np.cumsum(self.counts, dtype=np.int64)))
+            self._distinct = int(self.values.size)
+
+    @classmethod
+    def numbers(cls, values: np.ndarray, integer: bool = False, reference: bool = False) -> Side:
+        """A numerical side from clean values in any order (sorted here, in place).
+
+        A `reference` also gets its std (which scales Wasserstein), as `ColumnSample` computes
+        it, and keeps distinct values and counts when that halves its size at least: worth it
+        for a summary kept for many days, not for a day used once.
+        """
+        values.sort()
+        side = cls(NUMERICAL, values, integer=integer)
+        if not reference or values.size == 0:
+            return side
+        side.std = float(np.std(values.astype(np.float64, copy=False)))
+        if side.distinct * 2 <= values.size:
+            keys, counts = _distinct_counts(values)
+            return cls(NUMERICAL, keys, counts, integer=integer, std=side.std)
+        return side
+
+    @property
+    def n(self) -> int:
+        if self._cumulative is not None:
+            return int(self._cumulative[-1])
+        return int(self.values.size)
+
+    @property
+    def low(self) -> float:
+        return self.values[0] if self.values.size else math.nan
+
+    @property
+    def high(self) -> float:
+        return self.values[-1] if self.values.size else math.nan
+
+    @property
+    def distinct(self) -> int:
+        """Distinct values: runs of equal neighbours in the sorted values."""
+        if self._distinct is None:
+            values = self.values
+            self._distinct = int(np.count_nonzero(values[1:] != values[:-1])) + int(values.size > 0)
+        return self._distinct
+
+    def count_at_or_below(self, positions: np.ndarray) -> np.ndarray:
+        """Rows among the first `positions` sorted values: maps a searchsorted index to a count."""
+        return positions if self._cumulative is None else self._cumulative[positions]
+
+    def sample(self) -> ColumnSample:
+        """Distinct values and counts, for the methods that compare value by value."""
+        if self._sample is None:
+            if self.counts is None:
+                keys, counts = _distinct_counts(self.values)
+            else:
+                keys, counts = self.values, self.counts
+            self._sample = ColumnSample(self.kind, np.empty(0), keys, counts, self.std)
+        return self._sample
 
 
 @dataclass
 class SqlReferenceProfile:
-    """The reference, summarised once in temp tables of `con`, for any number of days."""
+    """The reference, summarised once, for any number of days.
+
+    `tables` is kept for callers that drop the profile: the summary lives in NumPy now, so
+    there are no temp tables to drop.
+    """
 
     model_id: str
     kinds: dict[str, Kind]
     columns: dict[str, Side]
-    tables: list[str]
+    tables: list[str] = field(default_factory=list)
+
+
+def _distinct_counts(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(..., return_counts=True)` of values already sorted, without sorting again."""
+    if sorted_values.size == 0:
+        return sorted_values, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+    counts = np.diff(np.append(starts, sorted_values.size)).astype(np.int64)
+    return sorted_values[starts], counts
 
 
 # --- reading columns -------------------------------------------------------------------------
@@ -163,134 +249,112 @@ def _values_sql(
     return f"SELECT {v} AS v {base} AND {col} IS NOT NULL", False
 
 
-def _summarise_numbers(con: duckdb.DuckDBPyConnection, side: Side) -> None:
-    n, low, high = _scalar(con, f"SELECT sum(c), min(v), max(v) FROM ({side.source})")
-    side.n = int(n or 0)
-    if side.n:
-        side.low, side.high = low, high
-
-
-def _reference_side(
+def _fetch(
     con: duckdb.DuckDBPyConnection,
     relation: str,
+    where: str,
     column: str,
     kind: Kind,
     column_type: str | None,
-    table: str,
-) -> Side:
-    """Distinct values and counts in a temp table, with n, range and population std."""
-    if column_type is None:  # a column missing from the data: an empty side, NULL results
-        return Side(kind, _EMPTY)
-    values, integer = _values_sql(con, relation, "TRUE", column, kind, column_type)
-    con.execute(
-        f"CREATE TEMP TABLE {table} AS SELECT v, count(*)::BIGINT AS c FROM ({values}) GROUP BY v"
-    )
-    side = Side(kind, f"SELECT v, c FROM {table}", integer=integer)
-    (side.distinct,) = _scalar(con, f"SELECT count(*) FROM {table}")
-    if kind == NUMERICAL:
-        _summarise_numbers(con, side)
-        side.std = _population_std(con, table, side.n)
-    else:
-        (n,) = _scalar(con, f"SELECT sum(c) FROM {table}")
-        side.n = int(n or 0)
-    return side
+    reference: bool,
+) -> Callable[[], Side]:
+    """Read one column from DuckDB now; return the NumPy work that turns it into a `Side`.
 
-
-def _population_std(con: duckdb.DuckDBPyConnection, table: str, n: int) -> float:
-    """`np.std` (ddof 0) in two passes, as NumPy does, over compensated sums."""
-    if n == 0:
-        return math.nan
-    sql = (
-        f"WITH m AS (SELECT fsum(CAST(v AS DOUBLE) * c) / {n} AS mean FROM {table}) "
-        f"SELECT sqrt(fsum(c * (CAST(v AS DOUBLE) - mean) ** 2) / {n}) FROM {table}, m"
-    )
-    return float(_scalar(con, sql)[0])
-
-
-def _current_side(
-    con: duckdb.DuckDBPyConnection,
-    relation: str,
-    day: dt.date,
-    column: str,
-    kind: Kind,
-    column_type: str | None,
-) -> Side:
-    """A day's column, left as a query over its rows: only tiny aggregates run here."""
+    Reading stays on the calling thread (a DuckDB connection is not shared between threads);
+    the returned function is what the worker threads run. A column missing from the data is an
+    empty side, so its row says NULL instead of failing.
+    """
     if column_type is None:
-        return Side(kind, _EMPTY)
-    where = f"CAST(date AS DATE) = DATE {quote_literal(day.isoformat())}"
+        return lambda: Side(kind)
     values, integer = _values_sql(con, relation, where, column, kind, column_type)
-    side = Side(kind, f"SELECT v, 1::BIGINT AS c FROM ({values})", integer=integer)
     if kind == NUMERICAL:
-        _summarise_numbers(con, side)
-    else:
-        (side.n,) = _scalar(con, f"SELECT count(*) FROM ({values})")
-    # DISTINCT under a LIMIT stops early: a continuous column answers without a full hash table.
-    (side.distinct,) = _scalar(
-        con,
-        f"SELECT count(*) FROM (SELECT DISTINCT v FROM ({values}) LIMIT {FEW_UNIQUE_VALUES + 1})",
-    )
-    return side
+        array = np.asarray(con.execute(values).fetchnumpy()["v"])
+        if array.dtype == object or not array.flags.writeable:  # sorted in place later
+            array = array.astype(np.float64 if array.dtype == object else array.dtype)
+        return lambda: Side.numbers(array, integer=integer, reference=reference)
+    fetched = con.execute(
+        f"SELECT v, count(*)::BIGINT AS c FROM ({values}) GROUP BY v"
+    ).fetchnumpy()
+    keys = np.asarray(fetched["v"]).astype(str)
+    counts = np.asarray(fetched["c"], dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    return lambda: Side(kind, keys[order], counts[order])
 
 
-def _sample(con: duckdb.DuckDBPyConnection, side: Side) -> ColumnSample:
-    """Distinct values and counts in NumPy, for the tests that compare value by value."""
-    if side._sample is None:
-        sql = f"SELECT v, sum(c)::BIGINT AS c FROM ({side.source}) GROUP BY v"
-        fetched = con.execute(sql).fetchnumpy()
-        keys = np.asarray(fetched["v"])
-        if side.kind == CATEGORICAL:
-            keys = keys.astype(str)
-        elif keys.dtype == object:
-            keys = keys.astype(np.float64)
-        counts = np.asarray(fetched["c"], dtype=np.int64)
-        order = np.argsort(keys, kind="stable")
-        side._sample = ColumnSample(side.kind, np.empty(0), keys[order], counts[order], side.std)
-    return side._sample
+def _run_pipelined(
+    jobs: list[tuple[str, Callable[[], Callable[[], T]]]],
+) -> dict[str, T]:
+    """Run each job's read on this thread and its NumPy work on a thread pool, in order.
+
+    At most one read waits beyond the busy workers, so a ten-million-row day never holds more
+    than a few of its columns in memory at once.
+    """
+    results: dict[str, Future[T]] = {}
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        for key, read in jobs:
+            running = [f for f in results.values() if not f.done()]
+            if len(running) > _WORKERS:
+                wait(running, return_when=FIRST_COMPLETED)
+            results[key] = pool.submit(read())
+        return {key: future.result() for key, future in results.items()}
 
 
 # --- the statistics --------------------------------------------------------------------------
 
 
-def _n_values(con: duckdb.DuckDBPyConnection, reference: Side, current: Side) -> int:
+def _n_values(reference: Side, current: Side) -> int:
     """Distinct values over both sides, as `methods.unique_count` counts them."""
-    largest = max(reference.distinct, current.distinct)
-    if largest > FEW_UNIQUE_VALUES:
-        return largest
-    keys = np.union1d(_sample(con, reference).keys, _sample(con, current).keys)
-    return int(keys.size)
+    if reference.distinct > FEW_UNIQUE_VALUES:
+        return reference.distinct
+    if current.distinct > FEW_UNIQUE_VALUES:
+        return current.distinct
+    return int(np.union1d(reference.sample().keys, current.sample().keys).size)
 
 
-def ecdf_distances(
-    con: duckdb.DuckDBPyConnection, reference: Side, current: Side
-) -> tuple[float, float]:
-    """The KS statistic and the Wasserstein-1 distance from the merged ECDFs, in one sort.
+def ecdf_distances(reference: Side, current: Side) -> tuple[float, float]:
+    """The KS statistic and the Wasserstein-1 distance from the merged ECDFs.
 
-    Rows are sorted by value with one running sum of n_cur per reference value and -n_ref per
-    current value, so at the last row of each run of equal values it is
-    S = n_ref n_cur (F_ref - F_cur) exactly, in integers (one window aggregate, not two). Then
-    KS = max |S| / (n_ref n_cur) over those rows and W1 = sum |S| (x_next - x) / (n_ref n_cur);
-    the other rows of a run have x_next = x and add nothing. SciPy forms the same terms as
-    count / n per side, so the two agree to a few units in the last place.
+    Both sides' sorted values are merged by a stable argsort of the two sorted runs (a linear
+    merge in NumPy's timsort), which also tells each merged value's side: r, the reference's
+    values among the first k merged ones, is a running count, no search needed. At the last of
+    each run of equal merged values x, the current's are k - r, and with A and B the rows at or
+    below x on each side, S = n_cur A - n_ref B = n_ref n_cur (F_ref(x) - F_cur(x)) exactly, in
+    integers. Then KS = max |S| / (n_ref n_cur) and W1 = sum |S| (x_next - x) / (n_ref n_cur),
+    as `scipy.stats.ks_2samp` and `wasserstein_distance` form them from count / n per side; the
+    two agree to a few units in the last place. The merge is walked in blocks to bound memory.
     """
-    sql = f"""
-WITH u AS (
-    SELECT CAST(v AS DOUBLE) AS v, c * $n2 AS s FROM ({reference.source})
-    UNION ALL
-    SELECT CAST(v AS DOUBLE) AS v, -c * $n1 AS s FROM ({current.source})
-), w AS (
-    SELECT v, CAST(sum(s) OVER o AS DOUBLE) AS s, lead(v) OVER o AS nx
-    FROM u
-    WINDOW o AS (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-)
-SELECT max(abs(s)) FILTER (WHERE nx IS NULL OR nx <> v),
-       coalesce(fsum(abs(s) * (nx - v)) FILTER (WHERE nx <> v), 0.0)
-FROM w
-"""
-    scale = float(reference.n) * float(current.n)
-    params = {"n1": reference.n, "n2": current.n}
-    ks, w1 = con.execute(sql, params).fetchall()[0]
-    return float(ks) / scale, float(w1) / scale
+    n1, n2 = reference.n, current.n
+    both = np.concatenate(
+        (
+            reference.values.astype(np.float64, copy=False),
+            current.values.astype(np.float64, copy=False),
+        )
+    )
+    order = np.argsort(both, kind="stable")
+    size_ref = reference.values.size
+    total = order.size
+    ref_before = 0  # reference values among the merged values before the block
+    largest = 0
+    w1 = 0.0
+    for start in range(0, total, _BLOCK):
+        stop = min(start + _BLOCK, total)
+        taken = order[start : stop + 1]  # one more: the value after the block's last
+        merged = both[taken]
+        ref_seen = np.cumsum(taken[: stop - start] < size_ref) + ref_before
+        ref_before = int(ref_seen[-1])
+        ends = np.flatnonzero(merged[:-1] != merged[1:])
+        if stop == total:
+            ends = np.append(ends, stop - start - 1)
+        ref_index = ref_seen[ends]
+        s = n2 * reference.count_at_or_below(ref_index)
+        s -= n1 * current.count_at_or_below(ends + (start + 1) - ref_index)
+        np.abs(s, out=s)
+        largest = max(largest, int(s.max()))
+        inner = ends + 1 < merged.size  # the last merged value has no gap after it
+        gaps = merged[ends[inner] + 1] - merged[ends[inner]]
+        w1 += float(np.dot(s[inner].astype(np.float64), gaps))
+    scale = float(n1) * float(n2)
+    return largest / scale, w1 / scale
 
 
 def sturges_edges(low: float, high: float, size: int, integer: bool) -> np.ndarray:
@@ -305,41 +369,22 @@ def sturges_edges(low: float, high: float, size: int, integer: bool) -> np.ndarr
     return np.histogram_bin_edges(stand_in, bins="sturges")
 
 
-def histogram_counts(con: duckdb.DuckDBPyConnection, side: Side, edges: np.ndarray) -> np.ndarray:
-    """`np.histogram(values, edges)[0]` as one GROUP BY.
+def histogram_counts(side: Side, edges: np.ndarray) -> np.ndarray:
+    """`np.histogram(values, edges)[0]`, counted as NumPy does for explicit edges.
 
-    The bin is estimated arithmetically, then moved by one where the estimate and the exact edge
-    comparisons disagree (a value on an edge), so every value lands where NumPy's
-    `searchsorted` puts it: bin i holds edges[i] <= x < edges[i+1], the last bin is closed.
+    The sorted values are searched for the edges: bin i holds edges[i] <= x < edges[i+1], the
+    last bin is closed on the right.
     """
-    n_bins = len(edges) - 1
-    sql = f"""
-SELECT b, sum(c)::BIGINT FROM (
-    SELECT c, est
-        - CASE WHEN x < list_extract($edges, est + 1) THEN 1 ELSE 0 END
-        + CASE WHEN est + 1 < $nb AND x >= list_extract($edges, est + 2) THEN 1 ELSE 0 END AS b
-    FROM (
-        SELECT c, x, least(greatest(CAST(floor((x - $lo) / $span * $nb) AS BIGINT), 0), $nb - 1)
-            AS est
-        FROM (SELECT CAST(v AS DOUBLE) AS x, c FROM ({side.source}))
+    cut = np.concatenate(
+        (
+            np.searchsorted(side.values, edges[:-1], "left"),
+            np.searchsorted(side.values, edges[-1:], "right"),
+        )
     )
-) GROUP BY b
-"""
-    params = {
-        "edges": [float(e) for e in edges],
-        "nb": n_bins,
-        "lo": float(edges[0]),
-        "span": float(edges[-1] - edges[0]),
-    }
-    counts = np.zeros(n_bins, dtype=np.int64)
-    for index, count in con.execute(sql, params).fetchall():
-        counts[int(index)] = int(count)
-    return counts
+    return np.diff(side.count_at_or_below(cut))
 
 
-def _binned_counts(
-    con: duckdb.DuckDBPyConnection, reference: Side, current: Side
-) -> tuple[np.ndarray, np.ndarray]:
+def _binned_counts(reference: Side, current: Side) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's bins: Sturges over both sides for rich numbers, otherwise value by value."""
     if reference.kind == NUMERICAL and reference.distinct > HISTOGRAM_MIN_UNIQUE:
         edges = sturges_edges(
@@ -348,28 +393,27 @@ def _binned_counts(
             reference.n + current.n,
             reference.integer and current.integer,
         )
-        return histogram_counts(con, reference, edges), histogram_counts(con, current, edges)
-    return binned_counts(_sample(con, reference), _sample(con, current))
+        return histogram_counts(reference, edges), histogram_counts(current, edges)
+    return binned_counts(reference.sample(), current.sample())
 
 
-def _score(con: duckdb.DuckDBPyConnection, method: str, reference: Side, current: Side) -> float:
+def _score(method: str, reference: Side, current: Side) -> float:
     if method in ("ks", "wasserstein"):
-        ks, w1 = ecdf_distances(con, reference, current)
+        ks, w1 = ecdf_distances(reference, current)
         if method == "ks":
             return ks_p_value_from_statistic(ks, reference.n, current.n)
         return w1 / max(reference.std, 0.001)
     if method in ("jensenshannon", "psi"):
-        counts = _binned_counts(con, reference, current)
+        counts = _binned_counts(reference, current)
         if method == "psi":
             return psi_from_counts(*counts)
         return jensenshannon_from_counts(*counts)
     if method == "chisquare":
-        return chisquare_p_value(_sample(con, reference), _sample(con, current))
-    return z_p_value(_sample(con, reference), _sample(con, current))
+        return chisquare_p_value(reference.sample(), current.sample())
+    return z_p_value(reference.sample(), current.sample())
 
 
 def column_row(
-    con: duckdb.DuckDBPyConnection,
     reference: Side,
     current: Side,
     method: str | None,
@@ -377,7 +421,7 @@ def column_row(
 ) -> dict[str, object]:
     """One column's row of the table, as `methods.run_test` and `psi_or_none` would give it."""
     if method is None:
-        method = method_for(reference.kind, reference.n, _n_values(con, reference, current))
+        method = method_for(reference.kind, reference.n, _n_values(reference, current))
     threshold = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
     row: dict[str, object] = {
         "method": method,
@@ -389,8 +433,8 @@ def column_row(
     }
     if reference.n == 0 or current.n == 0:
         return row
-    score = _score(con, method, reference, current)
-    row["psi"] = score if method == "psi" else _score(con, "psi", reference, current)
+    score = _score(method, reference, current)
+    row["psi"] = score if method == "psi" else _score("psi", reference, current)
     if not math.isnan(score):
         row["statistic"] = score
         row["p_value"] = score if method in P_VALUE_METHODS else None
@@ -404,7 +448,7 @@ def column_row(
 def build_reference_profile_sql(
     con: duckdb.DuckDBPyConnection, model: ModelConfig, reference_relation: str
 ) -> SqlReferenceProfile:
-    """Profile the reference once, in temp tables of `con`; `drop_reference_profile` frees them.
+    """Profile the reference once; `drop_reference_profile` lets go of it.
 
     Also rejects method overrides and settings that cannot apply, before any day is computed.
     """
@@ -412,26 +456,35 @@ def build_reference_profile_sql(
     types = _column_types(con, relation)
     kinds = drift_columns(model, has_score="score" in types)
     check_settings(model, kinds)
-    prefix = f"_drift_ref_{uuid.uuid4().hex[:12]}"
-    columns: dict[str, Side] = {}
-    tables: list[str] = []
-    for i, (column, kind) in enumerate(kinds.items()):
-        table = f"{prefix}_{i}"
-        tables.append(table)
-        columns[column] = _reference_side(con, relation, column, kind, types.get(column), table)
-    return SqlReferenceProfile(model.model_id, kinds, columns, tables)
+    jobs = [
+        (column, _reference_job(con, relation, column, kind, types.get(column)))
+        for column, kind in kinds.items()
+    ]
+    return SqlReferenceProfile(model.model_id, kinds, _run_pipelined(jobs))
+
+
+def _reference_job(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    column: str,
+    kind: Kind,
+    column_type: str | None,
+) -> Callable[[], Callable[[], Side]]:
+    return lambda: _fetch(con, relation, "TRUE", column, kind, column_type, reference=True)
 
 
 def drop_reference_profile(con: duckdb.DuckDBPyConnection, profile: SqlReferenceProfile) -> None:
+    """Free the profile's memory; it must not be used afterwards."""
     for table in profile.tables:
         con.execute(f"DROP TABLE IF EXISTS {table}")
+    profile.columns.clear()
 
 
 @contextmanager
 def reference_profile_sql(
     con: duckdb.DuckDBPyConnection, model: ModelConfig, reference_relation: str
 ) -> Iterator[SqlReferenceProfile]:
-    """`build_reference_profile_sql` whose temp tables are dropped on leaving the block."""
+    """`build_reference_profile_sql`, let go of on leaving the block."""
     profile = build_reference_profile_sql(con, model, reference_relation)
     try:
         yield profile
@@ -446,6 +499,30 @@ def _days(con: duckdb.DuckDBPyConnection, relation: str) -> list[dt.date]:
     return [row[0] for row in rows]
 
 
+def _day_job(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    where: str,
+    column: str,
+    kind: Kind,
+    column_type: str | None,
+    reference: Side,
+    model: ModelConfig,
+) -> Callable[[], Callable[[], dict[str, object]]]:
+    """Read the day's column on the calling thread; summarise and test it on a worker."""
+
+    def read() -> Callable[[], dict[str, object]]:
+        build = _fetch(con, relation, where, column, kind, column_type, reference=False)
+        return lambda: column_row(
+            reference,
+            build(),
+            model.drift.methods.get(column),
+            model.drift.thresholds.get(column),
+        )
+
+    return read
+
+
 def compute_drift_sql(
     con: duckdb.DuckDBPyConnection,
     model: ModelConfig,
@@ -458,7 +535,7 @@ def compute_drift_sql(
 
     Both relations are table or view names in `con` (views over Parquet files work: nothing is
     loaded whole). Pass a `profile` to reuse one reference for many calls; without one the
-    reference is profiled for this call and dropped afterwards.
+    reference is profiled for this call and let go of afterwards.
     """
     if profile is None:
         with reference_profile_sql(con, model, reference_relation) as built:
@@ -474,18 +551,24 @@ def compute_drift_sql(
     columns = drift_columns(model, has_score="score" in profile.kinds or "score" in types)
     rows: list[dict[str, object]] = []
     for day in _days(con, current):
-        day_rows = []
-        for column, kind in columns.items():
-            reference = profile.columns.get(column) or Side(kind, _EMPTY)
-            side = _current_side(con, current, day, column, kind, types.get(column))
-            row = column_row(
-                con,
-                reference,
-                side,
-                model.drift.methods.get(column),
-                model.drift.thresholds.get(column),
+        where = f"CAST(date AS DATE) = DATE {quote_literal(day.isoformat())}"
+        jobs = [
+            (
+                column,
+                _day_job(
+                    con,
+                    current,
+                    where,
+                    column,
+                    kind,
+                    types.get(column),
+                    profile.columns.get(column) or Side(kind),
+                    model,
+                ),
             )
-            day_rows.append({"column": column, **row})
+            for column, kind in columns.items()
+        ]
+        day_rows = [{"column": column, **row} for column, row in _run_pipelined(jobs).items()]
         for row in finish_day(day_rows, model):
             rows.append(
                 {"model_id": model.model_id, "date": day, "reference_kind": reference_kind, **row}
