@@ -18,7 +18,7 @@ def _print_frame(frame, indent: str = "  ") -> None:
 
 def print_summary(paths: DataPaths) -> None:
     con = connect()
-    print("\nTables (query them in", paths.views_db, "):")
+    print(f"\nTables (query them in {paths.views_db}):")
     for table in PUBLIC_TABLES:
         rows = (
             con.execute(f"SELECT count(*) FROM ({view_sql(paths, table)})").fetchall()[0][0]
