@@ -56,12 +56,12 @@ def write_partitions(
     Every day in `days` gets a file, an empty one when the relation has no rows for it: an empty
     file is how a re-run erases what an earlier run wrote for a day that now has nothing.
     """
+    per_day = dict(con.execute(f"SELECT date, count(*) FROM {relation} GROUP BY date").fetchall())
     counts: dict[dt.date, int] = {}
     for day in days:
         query = f"SELECT * FROM {relation} WHERE date = DATE {quote_literal(day.isoformat())}"
-        target = paths.partition_dir(table, model_id, day) / file_name
-        _atomic_copy(con, query, target)
-        counts[day] = con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
+        _atomic_copy(con, query, paths.partition_dir(table, model_id, day) / file_name)
+        counts[day] = per_day.get(day, 0)
     return counts
 
 

@@ -116,14 +116,19 @@ def regression_model() -> ModelConfig:
     )
 
 
-@pytest.fixture(scope="module")
-def binary_data() -> pd.DataFrame:
+def _binary_truth() -> pd.DataFrame:
+    """The binary frame with the true and predicted classes the metrics are checked against."""
     frame = _binary_frame()
     frame["y"] = frame["label"] == POSITIVE
     frame["yhat"] = np.where(
         frame["score"].notna(), frame["score"] >= THRESHOLD, frame["prediction"] == POSITIVE
     )
     return frame
+
+
+@pytest.fixture(scope="module")
+def binary_data() -> pd.DataFrame:
+    return _binary_truth()
 
 
 @pytest.fixture(scope="module")

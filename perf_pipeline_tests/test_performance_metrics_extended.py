@@ -21,7 +21,7 @@ from perf_pipeline_tests.test_performance_metrics import (
     THRESHOLD,
     WEIRD,
     _assert_close,
-    _binary_frame,
+    _binary_truth,
     _group_rows,
     _groups,
     _register,
@@ -34,12 +34,7 @@ Z = 1.959963984540054
 
 @pytest.fixture(scope="module")
 def binary_data() -> pd.DataFrame:
-    frame = _binary_frame()
-    frame["y"] = frame["label"] == POSITIVE
-    frame["yhat"] = np.where(
-        frame["score"].notna(), frame["score"] >= THRESHOLD, frame["prediction"] == POSITIVE
-    )
-    return frame
+    return _binary_truth()
 
 
 @pytest.fixture(scope="module")

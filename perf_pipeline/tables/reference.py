@@ -20,8 +20,6 @@ from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
 
-REFERENCE_DATE = "DATE '1970-01-01'"
-
 
 def _typed(model: ModelConfig, present: set[str]) -> str:
     parts = []
