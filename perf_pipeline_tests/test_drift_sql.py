@@ -220,6 +220,39 @@ def test_ecdf_distances_and_ks_p_value_match_scipy(n1: int, n2: int, ties: bool)
     )
 
 
+@pytest.mark.parametrize("block", [1, 7, 64])
+@pytest.mark.parametrize(
+    "ref, cur",
+    [
+        ([1.0, 2.0, 3.0], [4.0, 5.0]),  # disjoint: the current lies wholly above
+        ([4.0, 5.0, 5.0], [1.0, 2.0]),  # disjoint: the current lies wholly below
+        ([0.0, 1.0, 1.0, 2.0, 7.5], [1.0, 2.0, 2.0, 2.0, 3.0, 7.5]),  # shared values
+        ([3.0], [3.0, 3.0]),  # one value on both sides
+        ([2.0, 2.0, 2.0, 9.0], [-1.0, 2.0, 9.0, 9.0, 11.0]),
+    ],
+)
+def test_ecdf_distances_edge_layouts_and_blocks_match_scipy(
+    ref: list[float], cur: list[float], block: int
+) -> None:
+    """Small blocks walk every block boundary; shared, repeated and disjoint values cover each
+    way the two sides' points interleave."""
+    for reference_layout in (False, True):
+        reference = Side.numbers(np.array(ref), reference=reference_layout)
+        current = Side.numbers(np.array(cur))
+        ks, w1 = ecdf_distances(reference, current, block=block)
+        assert ks == pytest.approx(stats.ks_2samp(ref, cur).statistic, rel=RTOL)
+        assert w1 == pytest.approx(stats.wasserstein_distance(ref, cur), rel=RTOL, abs=1e-15)
+
+
+def test_ecdf_distances_in_blocks_equal_one_block() -> None:
+    rng = np.random.default_rng(3)
+    ref, cur = np.round(rng.normal(0, 1, 5000), 2), rng.normal(0.1, 1, 4000)
+    reference, current = _sides(ref, cur)
+    whole = ecdf_distances(reference, current)
+    assert ecdf_distances(reference, current, block=333) == pytest.approx(whole, rel=1e-12)
+    assert whole[1] == pytest.approx(stats.wasserstein_distance(ref, cur), rel=RTOL)
+
+
 @pytest.mark.parametrize("integer", [False, True])
 def test_histogram_counts_match_numpy_on_edges(integer: bool) -> None:
     rng = np.random.default_rng(40)

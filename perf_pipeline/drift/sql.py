@@ -311,7 +311,7 @@ def _n_values(reference: Side, current: Side) -> int:
     return int(np.union1d(reference.sample().keys, current.sample().keys).size)
 
 
-def ecdf_distances(reference: Side, current: Side) -> tuple[float, float]:
+def ecdf_distances(reference: Side, current: Side, block: int = _BLOCK) -> tuple[float, float]:
     """The KS statistic and the Wasserstein-1 distance from the merged ECDFs.
 
     Both sides' sorted values are merged by a stable argsort of the two sorted runs (a linear
@@ -321,7 +321,8 @@ def ecdf_distances(reference: Side, current: Side) -> tuple[float, float]:
     below x on each side, S = n_cur A - n_ref B = n_ref n_cur (F_ref(x) - F_cur(x)) exactly, in
     integers. Then KS = max |S| / (n_ref n_cur) and W1 = sum |S| (x_next - x) / (n_ref n_cur),
     as `scipy.stats.ks_2samp` and `wasserstein_distance` form them from count / n per side; the
-    two agree to a few units in the last place. The merge is walked in blocks to bound memory.
+    two agree to a few units in the last place. The merge is walked in blocks of `block` values
+    to bound memory.
     """
     n1, n2 = reference.n, current.n
     both = np.concatenate(
@@ -336,8 +337,8 @@ def ecdf_distances(reference: Side, current: Side) -> tuple[float, float]:
     ref_before = 0  # reference values among the merged values before the block
     largest = 0
     w1 = 0.0
-    for start in range(0, total, _BLOCK):
-        stop = min(start + _BLOCK, total)
+    for start in range(0, total, block):
+        stop = min(start + block, total)
         taken = order[start : stop + 1]  # one more: the value after the block's last
         merged = both[taken]
         ref_seen = np.cumsum(taken[: stop - start] < size_ref) + ref_before
@@ -349,7 +350,8 @@ def ecdf_distances(reference: Side, current: Side) -> tuple[float, float]:
         s = n2 * reference.count_at_or_below(ref_index)
         s -= n1 * current.count_at_or_below(ends + (start + 1) - ref_index)
         np.abs(s, out=s)
-        largest = max(largest, int(s.max()))
+        if s.size:  # a block of one repeated value ends no run
+            largest = max(largest, int(s.max()))
         inner = ends + 1 < merged.size  # the last merged value has no gap after it
         gaps = merged[ends[inner] + 1] - merged[ends[inner]]
         w1 += float(np.dot(s[inner].astype(np.float64), gaps))

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
@@ -76,7 +77,6 @@ COLUMNS = [
 
 # Two-sided 95 % normal quantile, as statsmodels' proportion_confint uses (norm.isf(0.025)).
 _Z95 = 1.959963984540054
-# Window functions in `Metric.row_sql` partition by this.
 _GROUP = "date, segment_column, segment_value"
 
 
@@ -116,11 +116,13 @@ def performance_sql(
     prepared, row_columns = _row_columns(model, types, params)
     grouped = [m for m in metrics if m.across_groups is None]
     fairness = [m for m in metrics if m.across_groups] if model.protected_attributes else []
+    helpers = _RowHelpers.of(grouped, len(segments))
     ctes = [
         ("base", _base_sql(source, prepared, row_columns, segments)),
-        ("long", _long_sql(list(row_columns), segments)),
+        ("ranked", helpers.ranked_sql()),
+        ("long", _long_sql(list(row_columns), segments, helpers)),
         ("totals", _totals_sql(grouped)),
-        ("labelled_rows", _labelled_rows_sql(grouped)),
+        ("labelled_rows", "SELECT * FROM long WHERE labelled"),
         ("realized", _realized_sql(grouped)),
         ("metric_values", _metric_values_sql(grouped)),
         ("catalogue", _catalogue_sql(grouped)),
@@ -271,16 +273,63 @@ def _base_sql(
     return "SELECT " + ",\n  ".join(selected) + f"\nFROM {source}"
 
 
-def _long_sql(row_columns: Sequence[str], segments: Sequence[str]) -> str:
+@dataclass(frozen=True)
+class _RowHelpers:
+    """The metrics' per-row helper columns (`Metric.row_sql`), computed over `base`.
+
+    A window helper (its SQL holds `{group}`) is computed once per segment grouping, directly
+    over the wide rows, partitioned by (date, labelled[, segment column]), and picked up by that
+    grouping's part of the unpivot. Windowing the unpivoted rows instead sorted every row once
+    per grouping with every column as payload: at 1M rows and one segment column, 0.7 s against
+    0.3 s. Partitioning by `labelled` keeps unlabelled rows out of the labelled rows' ranks, as
+    the realized metrics require.
+    """
+
+    plain: tuple[tuple[str, str], ...]
+    windowed: tuple[tuple[str, str], ...]
+    groupings: int
+
+    @classmethod
+    def of(cls, metrics: Sequence[Metric], segments: int) -> _RowHelpers:
+        rows = {name: sql for m in metrics if m.scope == "labelled" for name, sql in m.row_sql}
+        return cls(
+            plain=tuple((n, sql) for n, sql in rows.items() if "{group}" not in sql),
+            windowed=tuple((n, sql) for n, sql in rows.items() if "{group}" in sql),
+            groupings=1 + segments,
+        )
+
+    @staticmethod
+    def column(name: str, grouping: int) -> str:
+        return f"__h{grouping}_{name}"
+
+    def ranked_sql(self) -> str:
+        columns = [f"{sql} AS {name}" for name, sql in self.plain]
+        for g in range(self.groupings):
+            partition = "date, labelled"
+            if g:
+                partition += f", coalesce(seg_{g - 1}, {quote_literal(NULL_SEGMENT)})"
+            columns += [
+                f"{sql.replace('{group}', partition)} AS {self.column(name, g)}"
+                for name, sql in self.windowed
+            ]
+        return "SELECT *" + "".join(f",\n  {c}" for c in columns) + "\nFROM base"
+
+    def selected(self, grouping: int) -> str:
+        names = [name for name, _ in self.plain]
+        names += [f"{self.column(name, grouping)} AS {name}" for name, _ in self.windowed]
+        return "".join(f", {n}" for n in names)
+
+
+def _long_sql(row_columns: Sequence[str], segments: Sequence[str], helpers: _RowHelpers) -> str:
     """Unpivot segments into (segment_column, segment_value); the overall group is one of them."""
     shared = ", ".join(row_columns)
     parts = [
         f"SELECT date, {quote_literal(ALL)} AS segment_column, {quote_literal(ALL)} "
-        f"AS segment_value, 0 AS segment_rank, {shared} FROM base"
+        f"AS segment_value, 0 AS segment_rank, {shared}{helpers.selected(0)} FROM ranked"
     ]
     parts += [
         f"SELECT date, {quote_literal(col)}, coalesce(seg_{i}, {quote_literal(NULL_SEGMENT)}), "
-        f"{i + 1}, {shared} FROM base"
+        f"{i + 1}, {shared}{helpers.selected(i + 1)} FROM ranked"
         for i, col in enumerate(segments)
     ]
     return "\nUNION ALL\n".join(parts)
@@ -320,14 +369,6 @@ def _totals_sql(metrics: Sequence[Metric]) -> str:
         f"{_struct_list(estimates)} AS estimated, {_struct_list(unlabelled)} AS realized_all\n"
         f"FROM long GROUP BY {_GROUP}"
     )
-
-
-def _labelled_rows_sql(metrics: Sequence[Metric]) -> str:
-    helpers = {name: sql for m in metrics if m.scope == "labelled" for name, sql in m.row_sql}
-    extra = "".join(
-        f", {sql.replace('{group}', _GROUP)} AS {name}" for name, sql in helpers.items()
-    )
-    return f"SELECT *{extra} FROM long WHERE labelled"
 
 
 def _realized_sql(metrics: Sequence[Metric]) -> str:
