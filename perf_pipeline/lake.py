@@ -21,12 +21,19 @@ from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier, quote_literal
 
 
-def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection pinned to UTC, so day boundaries never depend on the host."""
+def connect(
+    memory_limit: str | None = None, temp_directory: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection pinned to UTC, so day boundaries never depend on the host.
+
+    With a `temp_directory`, work beyond `memory_limit` spills there instead of failing.
+    """
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     if memory_limit:
         con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    if temp_directory:
+        con.execute(f"SET temp_directory = {quote_literal(temp_directory)}")
     return con
 
 

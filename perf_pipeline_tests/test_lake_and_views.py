@@ -19,6 +19,7 @@ import pytest
 from perf_pipeline.config import ModelsFileError, Task, load_models
 from perf_pipeline.lake import connect, day_files, write_frame_partitions, write_partitions
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.resources import PipelineStorage
 from perf_pipeline.views import PUBLIC_TABLES, refresh_views
 
 DAY1 = dt.date(2024, 3, 1)
@@ -414,3 +415,18 @@ def test_unusable_models_file_names_the_file(
 
     assert str(info.value).startswith(f"{path}: ")
     assert problem in str(info.value)
+
+
+def test_asset_connections_spill_under_the_data_root(tmp_path: Path) -> None:
+    """Data beyond the memory limit goes to `<root>/.duckdb_tmp`, not to the working directory
+    and not past the limit."""
+    storage = PipelineStorage(data_root=str(tmp_path), duckdb_memory_limit="64MB")
+    con = storage.connect()
+    spill = tmp_path / ".duckdb_tmp"
+    assert con.execute("SELECT current_setting('temp_directory')").fetchall() == [(str(spill),)]
+    con.execute("CREATE TEMP TABLE big AS SELECT range AS i, random() AS r FROM range(20000000)")
+    files = [
+        Path(row[0]) for row in con.execute("SELECT path FROM duckdb_temporary_files()").fetchall()
+    ]
+    assert files and all(f.parent == spill for f in files)
+    assert con.execute("SELECT count(*) FROM big").fetchall() == [(20_000_000,)]

@@ -17,7 +17,7 @@ from perf_pipeline.config import ModelConfig
 from perf_pipeline.ingest.labels import ingest_labels
 from perf_pipeline.ingest.log import write_ingest_log
 from perf_pipeline.ingest.predictions import ingest_predictions
-from perf_pipeline.lake import connect, day_files, read_files_sql, write_frame_partitions
+from perf_pipeline.lake import day_files, read_files_sql, write_frame_partitions
 from perf_pipeline.quality.checks import gate_check_results, gate_check_specs
 from perf_pipeline.quality.gate import assess_days, blocked_days, quality_alerts, write_quality_rows
 from perf_pipeline.quality.label_checks import (
@@ -77,7 +77,7 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
             return dg.MaterializeResult(
                 metadata={"source": f"trailing window of {model.reference.days} production days"}
             )
-        con = connect(storage.duckdb_memory_limit)
+        con = storage.connect()
         load = materialize_reference(con, storage.paths, model)
         metrics = performance_table.write_reference_performance(con, storage.paths, model)
         overall = metrics[(metrics["segment_column"] == "__all__") & ~metrics["is_estimated"]]
@@ -103,7 +103,7 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, storage: PipelineStorage
     ) -> dg.MaterializeResult:
         days = run_days(context)
-        con = connect(storage.duckdb_memory_limit)
+        con = storage.connect()
         results = ingest_predictions(con, storage.paths, model, days)
         write_ingest_log(con, storage.paths, model, "predictions", results)
         refresh_views(storage.paths)
@@ -122,7 +122,7 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
     )
     def labels(context: dg.AssetExecutionContext, storage: PipelineStorage):
         days = run_days(context)
-        con = connect(storage.duckdb_memory_limit)
+        con = storage.connect()
         paths = storage.paths
         results = ingest_labels(con, paths, model, days)
         write_ingest_log(con, paths, model, "labels", results)
@@ -146,7 +146,7 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
     )
     def data_quality(context: dg.AssetExecutionContext, storage: PipelineStorage):
         days = run_days(context)
-        con = connect(storage.duckdb_memory_limit)
+        con = storage.connect()
         verdicts = assess_days(con, storage.paths, model, days)
         write_quality_rows(con, storage.paths, model, verdicts)
         write_alerts(con, storage.paths, mid, days, quality_alerts(model, verdicts), "data_quality")
@@ -195,7 +195,7 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
     )
     def report(context: dg.AssetExecutionContext, storage: PipelineStorage) -> dg.MaterializeResult:
         days = run_days(context)
-        con = connect(storage.duckdb_memory_limit)
+        con = storage.connect()
         paths = storage.paths
         blocked = blocked_days(con, paths, mid, days)
         written: list[str] = []
@@ -231,7 +231,7 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
     )
     def alerts(context: dg.AssetExecutionContext, storage: PipelineStorage) -> dg.MaterializeResult:
         days = run_days(context)
-        con = connect(storage.duckdb_memory_limit)
+        con = storage.connect()
         paths = storage.paths
         raised = []
         perf = _read_days(con, paths, "performance", mid, days)
@@ -260,7 +260,7 @@ def _table_stage(
     """A per-day table (`performance`, `drift`): computed on the days the gate let through,
     written for every day of the run so a day blocked now keeps no rows from an earlier run."""
     days = run_days(context)
-    con = connect(storage.duckdb_memory_limit)
+    con = storage.connect()
     blocked = blocked_days(con, storage.paths, model.model_id, days)
     usable = [d for d in days if d not in blocked]
     frame = table.compute_days(con, storage.paths, model, usable)

@@ -16,7 +16,6 @@ from perf_pipeline.config import ModelConfig
 from perf_pipeline.drift import (
     OUTPUT_COLUMNS,
     compute_drift_sql,
-    configure_spilling,
     reference_profile_sql,
 )
 from perf_pipeline.lake import (
@@ -37,9 +36,6 @@ def compute_days(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> pd.DataFrame:
     """Drift rows of `days`; a file reference is profiled once for the whole range."""
-    spill = paths.root / ".duckdb_tmp"
-    spill.mkdir(parents=True, exist_ok=True)
-    configure_spilling(con, str(spill))
     frames: list[pd.DataFrame] = []
     if model.reference.source == "file":
         if not has_files(paths, "reference", model.model_id):
