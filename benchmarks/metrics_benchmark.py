@@ -21,6 +21,7 @@ interpreter start and imports excluded), so both sides pay for loading the data 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -94,8 +95,37 @@ def write_data(folder: Path, rows: int, seed: int) -> dict[str, Path]:
     return paths
 
 
-def run_ours(reference: str, day: str, temp_dir: str) -> float:
-    """Both tables through DuckDB; returns wall seconds."""
+class SpillWatch:
+    """The largest total size DuckDB's spill files reached, sampled every 50 ms on a thread."""
+
+    def __init__(self, folder: str) -> None:
+        import threading
+
+        self.folder = Path(folder)
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            sizes = 0
+            for path in self.folder.glob("*"):
+                with contextlib.suppress(FileNotFoundError):  # deleted since listed
+                    sizes += path.stat().st_size
+            self.peak_bytes = max(self.peak_bytes, sizes)
+
+    def __enter__(self) -> SpillWatch:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_ours(reference: str, day: str, temp_dir: str, memory_limit: str) -> dict[str, float]:
+    """Both tables through DuckDB; returns wall seconds and the peak size of spilled data."""
     import time
 
     from perf_pipeline.config import ModelConfig
@@ -111,21 +141,24 @@ def run_ours(reference: str, day: str, temp_dir: str) -> float:
         features={"numerical": NUMERICAL, "categorical": CATEGORICAL},
         segments=[SEGMENT],
     )
-    started = time.perf_counter()
-    con = connect("2GB")
-    con.execute(f"SET temp_directory = {quote_literal(temp_dir)}")
-    con.execute(
-        f"CREATE VIEW day AS SELECT DATE '{DAY}' AS date, * FROM read_parquet({quote_literal(day)})"
-    )
-    con.execute(f"CREATE VIEW reference AS SELECT * FROM read_parquet({quote_literal(reference)})")
-    performance = compute_performance(con, model, "day")
-    drift = compute_drift_sql(con, model, "reference", "day", "file")
-    elapsed = time.perf_counter() - started
+    with SpillWatch(temp_dir) as spill:
+        started = time.perf_counter()
+        con = connect(memory_limit, temp_directory=temp_dir)
+        con.execute(
+            f"CREATE VIEW day AS SELECT DATE '{DAY}' AS date, * "
+            f"FROM read_parquet({quote_literal(day)})"
+        )
+        con.execute(
+            f"CREATE VIEW reference AS SELECT * FROM read_parquet({quote_literal(reference)})"
+        )
+        performance = compute_performance(con, model, "day")
+        drift = compute_drift_sql(con, model, "reference", "day", "file")
+        elapsed = time.perf_counter() - started
     assert len(performance) and len(drift) == len(NUMERICAL) + len(CATEGORICAL) + 3
-    return elapsed
+    return {"seconds": elapsed, "spilled_mib": spill.peak_bytes / 2**20}
 
 
-def run_evidently(reference: str, day: str) -> float:
+def run_evidently(reference: str, day: str) -> dict[str, float]:
     """Evidently's data drift and classification presets; returns wall seconds."""
     import time
     import warnings
@@ -158,11 +191,14 @@ def run_evidently(reference: str, day: str) -> float:
         Dataset.from_pandas(ref, data_definition=definition),
     )
     snapshot.dict()
-    return time.perf_counter() - started
+    return {"seconds": time.perf_counter() - started}
 
 
-def measure(kind: str, paths: dict[str, Path], temp_dir: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one run of `kind` in a fresh process tree."""
+def measure(
+    kind: str, paths: dict[str, Path], temp_dir: str, memory_limit: str
+) -> tuple[dict[str, float], float]:
+    """What the child reports (wall seconds, spilled MiB) and its peak RSS (MiB), for one run
+    of `kind` in a fresh process tree."""
     child = [
         sys.executable,
         __file__,
@@ -171,6 +207,7 @@ def measure(kind: str, paths: dict[str, Path], temp_dir: str) -> tuple[float, fl
         str(paths["reference"]),
         str(paths["day"]),
         temp_dir,
+        memory_limit,
     ]
     out = subprocess.run(
         [sys.executable, "-c", _MEASURE, *child],
@@ -180,7 +217,7 @@ def measure(kind: str, paths: dict[str, Path], temp_dir: str) -> tuple[float, fl
         env={**os.environ, "DO_NOT_TRACK": "1"},
     )
     seconds_line, rss_line = out.stdout.strip().splitlines()[-2:]
-    return json.loads(seconds_line)["seconds"], int(rss_line) / 1024
+    return json.loads(seconds_line), int(rss_line) / 1024
 
 
 def _summary(name: str, walls: list[float], peaks: list[float]) -> str:
@@ -197,15 +234,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-evidently", action="store_true", help="time only ours")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-limit", default="2GB", help="DuckDB memory_limit for ours; beyond it, it spills"
+    )
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, reference, day, temp_dir = args.child
+        kind, reference, day, temp_dir, memory_limit = args.child
         if kind == "ours":
-            seconds = run_ours(reference, day, temp_dir)
+            report = run_ours(reference, day, temp_dir, memory_limit)
         else:
-            seconds = run_evidently(reference, day)
-        print(json.dumps({"seconds": seconds}))
+            report = run_evidently(reference, day)
+        print(json.dumps(report))
         return
 
     kinds = ["ours"] if args.no_evidently else ["ours", "evidently"]
@@ -215,10 +255,15 @@ def main() -> None:
         results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in kinds}
         for repeat in range(args.repeats):
             for kind in kinds:
-                wall, peak = measure(kind, paths, str(Path(tmp) / "duckdb_tmp"))
-                results[kind][0].append(wall)
+                spill = str(Path(tmp) / f"duckdb_tmp_{repeat}")
+                report, peak = measure(kind, paths, spill, args.memory_limit)
+                results[kind][0].append(report["seconds"])
                 results[kind][1].append(peak)
-                print(f"{kind} run {repeat + 1}: {wall:.2f} s, {peak:.0f} MiB", flush=True)
+                spilled = f", spilled {report['spilled_mib']:.0f} MiB" if kind == "ours" else ""
+                print(
+                    f"{kind} run {repeat + 1}: {report['seconds']:.2f} s, {peak:.0f} MiB{spilled}",
+                    flush=True,
+                )
     for kind in kinds:
         print(_summary(kind, *results[kind]))
     if not args.no_evidently:
