@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -34,6 +33,7 @@ from perf_pipeline.drift import (
     compute_drift_sql,
     drop_reference_profile,
 )
+from perf_pipeline.drift import sql as drift_sql
 from perf_pipeline.drift.methods import CATEGORICAL, NUMERICAL, ks_p_value_from_statistic
 from perf_pipeline.drift.sql import (
     Side,
@@ -155,7 +155,11 @@ def test_sql_empty_sides_give_nulls_like_pandas() -> None:
     assert pd.isna(sql_path.set_index("column").loc[DATASET_COLUMN, "statistic"])
 
 
-def test_profile_is_built_once_and_reused_over_parquet_views(tmp_path: Path) -> None:
+def test_profile_is_built_once_and_reused_over_parquet_views(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days computed with a profile never read the reference again: they still work once its
+    Parquet file is gone, and no further profile is built."""
     rng = np.random.default_rng(34)
     model = _model()
     reference = _frame(rng, 5000)
@@ -167,12 +171,24 @@ def test_profile_is_built_once_and_reused_over_parquet_views(tmp_path: Path) -> 
         con.unregister("staged")
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM '{tmp_path / name}.parquet'")
     profile = build_reference_profile_sql(con, model, "reference")
-    tables_before = set(con.execute("SELECT table_name FROM duckdb_tables()").fetchall())
+    (tmp_path / "reference.parquet").unlink()
+    builds: list[object] = []
+    real_build = drift_sql.build_reference_profile_sql
+
+    def spy(*args: object, **kwargs: object) -> drift_sql.SqlReferenceProfile:
+        builds.append(args)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(drift_sql, "build_reference_profile_sql", spy)
     separate = [
         compute_drift_sql(con, model, "reference", d, "file", profile) for d in ("day1", "day2")
     ]
-    assert set(con.execute("SELECT table_name FROM duckdb_tables()").fetchall()) == tables_before
+    assert builds == []
+    with pytest.raises(duckdb.IOException):  # without the profile the reference is read again
+        compute_drift_sql(con, model, "reference", "day1", "file")
+    assert len(builds) == 1
     drop_reference_profile(con, profile)
+    assert profile.columns == {}
     expected = compute_drift(
         build_reference_profile(reference, model), pd.concat(days), model, "file"
     )
@@ -327,21 +343,14 @@ def test_benjamini_hochberg_matches_statsmodels() -> None:
         assert np.allclose(benjamini_hochberg(p_values), expected, rtol=1e-12, atol=0)
 
 
-@dataclass(frozen=True)
-class _DriftWithCorrection:
-    """Stands in for a config that carries the `drift.multiple_testing` key."""
-
-    multiple_testing: str | None = "benjamini_hochberg"
-    share_threshold: float = 0.5
-    methods: dict[str, str] = field(default_factory=dict)
-    thresholds: dict[str, float] = field(default_factory=dict)
-
-
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 def test_correction_adjusts_p_value_columns_on_both_paths() -> None:
     rng = np.random.default_rng(51)
     plain = _model(features={"numerical": [f"x{i}" for i in range(6)]})
-    corrected = plain.model_copy(update={"drift": _DriftWithCorrection()})
+    corrected = _model(
+        features={"numerical": [f"x{i}" for i in range(6)]},
+        drift={"multiple_testing": "benjamini_hochberg"},
+    )
     reference = pd.DataFrame({f"x{i}": rng.normal(0, 1, 500) for i in range(6)})
     reference["prediction"] = rng.choice(["0", "1"], 500)
     current = pd.DataFrame({f"x{i}": rng.normal(0.04 * i, 1, 300) for i in range(6)})
@@ -362,15 +371,22 @@ def test_correction_adjusts_p_value_columns_on_both_paths() -> None:
 
 
 def test_unknown_correction_is_rejected_early() -> None:
-    model = _model().model_copy(update={"drift": _DriftWithCorrection("bonferonni")})
+    """The models file rejects it (test_drift_table); settings copied without validation are
+    still rejected before any day is computed, on both paths."""
+    model = _model()
+    unknown = model.drift.model_copy(update={"multiple_testing": "bonferonni"})
+    model = model.model_copy(update={"drift": unknown})
+    reference = _frame(np.random.default_rng(52), 20)
     with pytest.raises(ValueError, match="multiple_testing"):
-        build_reference_profile(_frame(np.random.default_rng(52), 20), model)
+        build_reference_profile(reference, model)
+    with pytest.raises(ValueError, match="multiple_testing"):
+        build_reference_profile_sql(_con(ref=reference), model, "ref")
 
 
 def test_no_correction_by_default() -> None:
     rng = np.random.default_rng(53)
     reference, current = _frame(rng, 300), _frame(rng, 200).assign(date=dt.date(2024, 3, 1))
     model = _model()
-    off = _model().model_copy(update={"drift": _DriftWithCorrection(None)})
+    off = _model(drift={"multiple_testing": None})
     _assert_same(*_both(reference, current, model))
     _assert_same(_both(reference, current, model)[1], _both(reference, current, off)[1])

@@ -11,23 +11,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from perf_pipeline.config import DriftSettings
+
 BENJAMINI_HOCHBERG = "benjamini_hochberg"
-_OFF = {None, "", "none"}
-_ALIASES = {BENJAMINI_HOCHBERG: BENJAMINI_HOCHBERG, "fdr_bh": BENJAMINI_HOCHBERG}
 
 
-def correction_of(drift_settings: object) -> str | None:
-    """The configured correction, read leniently: settings without the key mean no correction."""
-    value = getattr(drift_settings, "multiple_testing", None)
-    key = value.strip().lower() if isinstance(value, str) else value
-    if key in _OFF:
-        return None
-    if key not in _ALIASES:
-        raise ValueError(
-            f"drift.multiple_testing {value!r} is unknown; "
-            f"use {BENJAMINI_HOCHBERG!r} or leave it out"
-        )
-    return _ALIASES[key]
+def correction_of(drift_settings: DriftSettings) -> str | None:
+    """The configured correction, or None when it is off.
+
+    The models file accepts exactly these values (`DriftSettings.multiple_testing`); this check
+    repeats it for settings built without validation (`model_copy(update=...)`), so an unknown
+    name fails before any day is computed instead of silently meaning "no correction".
+    """
+    value = drift_settings.multiple_testing
+    if value is None or value == BENJAMINI_HOCHBERG:
+        return value
+    raise ValueError(
+        f"drift.multiple_testing {value!r} is unknown; use {BENJAMINI_HOCHBERG!r} or leave it out"
+    )
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:

@@ -171,14 +171,13 @@ class Side:
 class SqlReferenceProfile:
     """The reference, summarised once, for any number of days.
 
-    `tables` is kept for callers that drop the profile: the summary lives in NumPy now, so
-    there are no temp tables to drop.
+    The summary lives in NumPy arrays only (no DuckDB temp tables), so once it is built the
+    days never read the reference relation again.
     """
 
     model_id: str
     kinds: dict[str, Kind]
     columns: dict[str, Side]
-    tables: list[str] = field(default_factory=list)
 
 
 def _distinct_counts(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -476,9 +475,9 @@ def _reference_job(
 
 
 def drop_reference_profile(con: duckdb.DuckDBPyConnection, profile: SqlReferenceProfile) -> None:
-    """Free the profile's memory; it must not be used afterwards."""
-    for table in profile.tables:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    """Free the profile's arrays now rather than when the last reference to it goes; it must
+    not be used afterwards. `con` is unused (the profile holds nothing in DuckDB) but kept so
+    callers need not care how a profile is stored."""
     profile.columns.clear()
 
 

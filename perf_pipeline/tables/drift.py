@@ -35,7 +35,16 @@ _CURRENT_VIEW = "_drift_current"
 def compute_days(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> pd.DataFrame:
-    """Drift rows of `days`; a file reference is profiled once for the whole range."""
+    """Drift rows of `days`; a file reference is profiled once for the whole range.
+
+    A trailing reference (`reference: {source: trailing, days: N}`) is, for day D, the
+    predictions of D-N .. D-1 (never D itself), labelled `trailing_<N>d`; each day has its own
+    window, so it is profiled per day. The window holds whatever of those days exist, so the
+    first days of a model are compared with fewer than N days. A day whose window has no
+    prediction rows at all (no partitions yet, or only the empty ones a failed ingest leaves)
+    gets no drift rows, as a day does when a file reference is missing: a comparison with
+    nothing would only yield rows of NULLs under a reference that does not exist.
+    """
     frames: list[pd.DataFrame] = []
     if model.reference.source == "file":
         if not has_files(paths, "reference", model.model_id):
@@ -50,16 +59,24 @@ def compute_days(
                         )
                     )
     else:
-        kind = f"trailing_{model.reference.days}d"
+        window_days = model.reference.days or 1
+        kind = f"trailing_{window_days}d"
         for day in days:
-            window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
+            window = [day - dt.timedelta(days=i) for i in range(window_days, 0, -1)]
             files = day_files(paths, "predictions", model.model_id, window)
             if not files or not _day_view(con, paths, model, [day]):
                 continue
             _view(con, _REFERENCE_VIEW, read_files_sql(files))
+            if not _has_rows(con, _REFERENCE_VIEW):
+                continue
             frames.append(compute_drift_sql(con, model, _REFERENCE_VIEW, _CURRENT_VIEW, kind))
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether a view has any row; stops at the first, so a long window is not counted."""
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {name})").fetchall()[0][0])
 
 
 def _view(con: duckdb.DuckDBPyConnection, name: str, source: str) -> None:
