@@ -5,17 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
+from collections.abc import Callable
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 from sklearn import metrics as skm
+from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.weightstats import DescrStatsW
 
 from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.metrics import compute_performance, metric_direction
-from perf_pipeline.metrics.performance import ALL, COLUMNS, FAIRNESS_GROUPS, NULL_SEGMENT
+from perf_pipeline.metrics.performance import (
+    ALL,
+    COLUMNS,
+    FAIRNESS_GROUPS,
+    NULL_SEGMENT,
+    model_metrics,
+)
 from perf_pipeline_tests.test_performance_metrics import (
+    COVERAGE_REL,
     POSITIVE,
     START,
     THRESHOLD,
@@ -29,7 +40,8 @@ from perf_pipeline_tests.test_performance_metrics import (
     _values,
 )
 
-Z = 1.959963984540054
+# The two-sided 95 % normal quantile, from SciPy rather than copied from the code under test.
+Z = float(norm.ppf(0.975))
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +112,7 @@ def test_fairness_rows(binary_result: pd.DataFrame, binary_data: pd.DataFrame) -
         known = rows[rows[attribute].notna()]
         assert actual.loc["demographic_parity_difference", "n"] == len(known)
         coverage = rows["label"].notna().mean()
-        assert actual["label_coverage"].to_numpy() == pytest.approx(coverage, rel=1e-9)
+        assert actual["label_coverage"].to_numpy() == pytest.approx(coverage, rel=COVERAGE_REL)
     assert checked >= 16
     # The day without labels still compares prediction rates, but not true-positive rates.
     last = fairness[fairness["date"] == START + dt.timedelta(days=3)].set_index("metric")
@@ -132,26 +144,100 @@ def test_auc_interval_is_hanley_mcneil(
     assert checked > 20
 
 
+def _normal_mean_interval(x: np.ndarray, floor: float | None) -> tuple[float, float]:
+    """mean ± z·sd/√n with the sample sd, clipped below at `floor` when the metric has one.
+
+    statsmodels' zconfint_mean is the same normal-quantile interval (tconfint_mean would use
+    Student's t), so it cross-checks the reference formula itself.
+    """
+    centre, se = x.mean(), x.std(ddof=1) / np.sqrt(len(x))
+    low, high = centre - Z * se, centre + Z * se
+    assert (low, high) == pytest.approx(DescrStatsW(x).zconfint_mean(alpha=0.05), rel=1e-12)
+    return (low if floor is None else max(low, floor)), high
+
+
 def test_error_intervals(regression_result: pd.DataFrame, regression_data: pd.DataFrame) -> None:
-    checked = 0
+    """mae, mean_error and mape are means with a normal interval; rmse uses the delta method."""
+    checked = dict.fromkeys(["mae", "rmse", "mean_error", "mape"], 0)
     for (day, column, value), group in _groups(regression_result):
         rows = _group_rows(regression_data, day, column, value)
         labelled = rows[rows["label"].notna()]
-        errors = labelled["prediction"].to_numpy() - labelled["label"].to_numpy()
+        y, yhat = labelled["label"].to_numpy(), labelled["prediction"].to_numpy()
+        errors = yhat - y
+        nonzero = y != 0
         by_metric = group.set_index("metric")
+        # Each mean's sample and its lower bound (mean_error is a signed bias: no clipping).
+        samples = {
+            "mae": (np.abs(errors), 0.0),
+            "mean_error": (errors, None),
+            "mape": (np.abs(errors[nonzero]) / np.abs(y[nonzero]), 0.0),
+        }
+        for metric, (x, floor) in samples.items():
+            row = by_metric.loc[metric]
+            if len(x) < 2:  # no sample sd: no interval, whatever the value
+                assert pd.isna(row["ci_low"]) and pd.isna(row["ci_high"]), (day, value, metric)
+                continue
+            low, high = _normal_mean_interval(x, floor)
+            assert row["ci_low"] == pytest.approx(low, rel=1e-9, abs=1e-12), (day, value, metric)
+            assert row["ci_high"] == pytest.approx(high, rel=1e-9, abs=1e-12), (day, value, metric)
+            assert row["ci_low"] <= row["value"] <= row["ci_high"]
+            checked[metric] += 1
         if len(errors) < 2:
-            assert by_metric.loc[["mae", "rmse"], "ci_low"].isna().all()
+            assert pd.isna(by_metric.loc["rmse", "ci_low"])
             continue
         n = len(errors)
-        mae, se_mae = np.abs(errors).mean(), np.abs(errors).std(ddof=1) / np.sqrt(n)
         rmse = np.sqrt(np.mean(errors**2))
         se_rmse = (errors**2).std(ddof=1) / np.sqrt(n) / (2 * rmse)
-        for metric, centre, se in [("mae", mae, se_mae), ("rmse", rmse, se_rmse)]:
-            low, high = by_metric.loc[metric, ["ci_low", "ci_high"]]
-            assert low == pytest.approx(max(centre - Z * se, 0.0), rel=1e-9, abs=1e-12)
-            assert high == pytest.approx(centre + Z * se, rel=1e-9, abs=1e-12)
+        low, high = by_metric.loc["rmse", ["ci_low", "ci_high"]]
+        assert low == pytest.approx(max(rmse - Z * se_rmse, 0.0), rel=1e-9, abs=1e-12)
+        assert high == pytest.approx(rmse + Z * se_rmse, rel=1e-9, abs=1e-12)
+        checked["rmse"] += 1
+    assert min(checked.values()) >= 15 and checked["mape"] < checked["mae"], checked
+    # The `zeros` store has no row mape can use: mape and its interval are NULL, n recorded.
+    zeros = regression_result[
+        (regression_result["segment_value"] == "zeros") & (regression_result["metric"] == "mape")
+    ]
+    assert len(zeros) and zeros[["value", "ci_low", "ci_high"]].isna().all().all()
+    assert (zeros["n"] > 0).all()
+    # A negative bias must be able to reach below 0 (no clipping to the errors' range).
+    bias = regression_result[regression_result["metric"] == "mean_error"]
+    assert (bias["ci_low"] < 0).any()
+
+
+def _assert_wilson(
+    result: pd.DataFrame,
+    data: pd.DataFrame,
+    model: ModelConfig,
+    counts: Callable[[pd.DataFrame], dict[str, tuple[int, int]]],
+) -> int:
+    """Every proportion's interval is statsmodels' Wilson interval on (successes, its own
+    denominator), counted independently from the labelled rows; other metrics carry none.
+
+    `counts` maps the group's labelled rows to {metric: (successes, denominator)} and must name
+    every proportion the registry gives the model, so a new one cannot go unchecked.
+    """
+    proportions = {m.name for m in model_metrics(model) if m.kind == "proportion"}
+    checked = 0
+    for (day, column, value), group in _groups(result):
+        rows = _group_rows(data, day, column, value)
+        expected = counts(rows[rows["label"].notna()])
+        assert set(expected) == proportions
+        for row in group.itertuples():
+            where = f"{day} {column}={value} {row.metric}"
+            if row.metric not in expected:
+                assert pd.isna(row.ci_low) and pd.isna(row.ci_high), where
+                continue
+            successes, nobs = expected[row.metric]
+            if nobs == 0:
+                assert pd.isna(row.value) and pd.isna(row.ci_low) and pd.isna(row.ci_high), where
+                continue
+            low, high = proportion_confint(successes, nobs, alpha=0.05, method="wilson")
+            assert row.value == pytest.approx(successes / nobs, rel=1e-12, abs=1e-15), where
+            assert row.ci_low == pytest.approx(low, rel=1e-9, abs=1e-12), where
+            assert row.ci_high == pytest.approx(high, rel=1e-9, abs=1e-12), where
+            assert row.ci_low <= row.value <= row.ci_high, where
             checked += 1
-    assert checked > 30
+    return checked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,13 +245,18 @@ def test_error_intervals(regression_result: pd.DataFrame, regression_data: pd.Da
 # ---------------------------------------------------------------------------------------------
 
 CLASSES = ["cat", "dog", "eel"]
+MULTICLASS_DAYS = [START + dt.timedelta(days=i) for i in range(4)]
+SINGLE_CLASS_DAY = MULTICLASS_DAYS[3]  # every label is "cat"
+UNNORMALIZED_DAY = MULTICLASS_DAYS[2]  # some score rows do not sum to 1
+UNKNOWN_CLASS = "fox"  # predicted, but not one of CLASSES
 
 
 def _multiclass_frame(seed: int = 3) -> pd.DataFrame:
-    """Scores rounded to 0.05 (many ties) that sum to one; a segment missing a class."""
+    """Scores rounded to 0.05 (many ties) that sum to one; a segment missing a class; a day
+    with a single true class; predictions of a class outside CLASSES; and, on one day, score
+    rows that do not sum to 1 (each score still in [0, 1], as ingestion guarantees)."""
     rng = np.random.default_rng(seed)
-    n = 3000
-    days = [START + dt.timedelta(days=i) for i in range(3)]
+    n = 4000
     raw = rng.dirichlet([2, 2, 2], n)
     first = np.round(raw[:, :2] * 20) / 20
     first[:, 1] = np.minimum(first[:, 1], 1 - first[:, 0])
@@ -173,22 +264,73 @@ def _multiclass_frame(seed: int = 3) -> pd.DataFrame:
     truth = np.array([rng.choice(3, p=row) for row in scores])
     frame = pd.DataFrame(
         {
-            "date": rng.choice(days, n),
+            "date": rng.choice(MULTICLASS_DAYS, n),
             "prediction_id": [f"m{i}" for i in range(n)],
             "shop": rng.choice(["x", "y", "nodog", None], n),
             "label": np.array(CLASSES)[truth],
             "prediction": np.array(CLASSES)[np.where(rng.uniform(size=n) < 0.8, truth, 0)],
         }
     )
+    unnormalized = (frame["date"] == UNNORMALIZED_DAY).to_numpy() & (rng.uniform(size=n) < 0.3)
+    factors = rng.uniform(0.5, 1.5, (int(unnormalized.sum()), 1))
+    scores[unnormalized] = np.minimum(scores[unnormalized] * factors, 1.0)
     for i, cls in enumerate(CLASSES):
         frame[f"score_{cls}"] = scores[:, i]
     nodog = frame["shop"] == "nodog"
     frame.loc[nodog & (frame["label"] == "dog"), "label"] = "cat"
+    frame.loc[frame["date"] == SINGLE_CLASS_DAY, "label"] = "cat"
+    frame.loc[rng.uniform(size=n) < 0.05, "prediction"] = UNKNOWN_CLASS
     frame.loc[rng.uniform(size=n) < 0.2, "label"] = None
     return frame
 
 
+@pytest.fixture(scope="module")
+def multiclass_model() -> ModelConfig:
+    return ModelConfig(
+        model_id="animals",
+        task=Task.MULTICLASS_CLASSIFICATION,
+        classes=CLASSES,
+        segments=["shop"],
+        start_date=START,
+    )
+
+
+@pytest.fixture(scope="module")
+def multiclass_data() -> pd.DataFrame:
+    return _multiclass_frame()
+
+
+@pytest.fixture(scope="module")
+def multiclass_result(multiclass_model: ModelConfig, multiclass_data: pd.DataFrame) -> pd.DataFrame:
+    con = duckdb.connect()
+    _register(con, "scored", multiclass_data)
+    return compute_performance(con, multiclass_model, "scored")
+
+
+def _sklearn_ovr_macro_auc(y: np.ndarray, scores: np.ndarray) -> float:
+    """sklearn's one-vs-rest macro AUC; NaN where a class is absent or alone.
+
+    For score rows that do not sum to 1, `roc_auc_score(multi_class="ovr")` refuses to run,
+    but the per-class binary AUCs it would average are still defined (each uses only its own
+    class's score), and that mean is what the table reports.
+    """
+    try:
+        return skm.roc_auc_score(y, scores, multi_class="ovr", labels=sorted(CLASSES))
+    except ValueError as error:
+        if "probabilities" not in str(error):
+            return np.nan
+    aucs = []
+    for i, cls in enumerate(sorted(CLASSES)):
+        truth = y == cls
+        if truth.all() or not truth.any():
+            return np.nan
+        aucs.append(skm.roc_auc_score(truth, scores[:, i]))
+    return float(np.mean(aucs))
+
+
 def _sklearn_multiclass(rows: pd.DataFrame) -> dict[str, float | None]:
+    """sklearn with labels=CLASSES on the labelled rows; NULL where sklearn gives NaN (an
+    undefined class or AUC)."""
     rows = rows[rows["label"].notna()]
     names = [
         f"{stat}_{avg}" for stat in ["precision", "recall", "f1"] for avg in ["macro", "weighted"]
@@ -211,26 +353,32 @@ def _sklearn_multiclass(rows: pd.DataFrame) -> dict[str, float | None]:
                 value = fn(y, yhat, average=avg, **kwargs)
                 out[f"{stat}_{avg}"] = None if np.isnan(value) else value
         recalls = skm.recall_score(y, yhat, average=None, **kwargs)
-        auc = skm.roc_auc_score(y, scores, multi_class="ovr", labels=sorted(CLASSES))
+        # log_loss only warns about rows that do not sum to 1 and uses them as they are.
+        out["log_loss"] = skm.log_loss(y, scores, labels=sorted(CLASSES))
+        auc = _sklearn_ovr_macro_auc(y, scores)
     for cls, value in zip(CLASSES, recalls, strict=True):
         out[f"recall_class_{cls}"] = None if np.isnan(value) else value
-    out["log_loss"] = skm.log_loss(y, scores, labels=sorted(CLASSES))
     out["roc_auc_ovr_macro"] = None if np.isnan(auc) else auc
     return out
 
 
-def test_multiclass_matches_sklearn() -> None:
-    data = _multiclass_frame()
-    model = ModelConfig(
-        model_id="animals",
-        task=Task.MULTICLASS_CLASSIFICATION,
-        classes=CLASSES,
-        segments=["shop"],
-        start_date=START,
-    )
-    con = duckdb.connect()
-    _register(con, "scored", data)
-    result = compute_performance(con, model, "scored")
+def test_multiclass_data_holds_the_edge_cases(multiclass_data: pd.DataFrame) -> None:
+    """The comparison below is only as good as its data: every edge case is really there."""
+    labelled = multiclass_data[multiclass_data["label"].notna()]
+    single = labelled[labelled["date"] == SINGLE_CLASS_DAY]
+    assert len(single) > 100 and set(single["label"]) == {"cat"}
+    unknown = labelled["prediction"] == UNKNOWN_CLASS
+    assert unknown.sum() > 50 and (unknown & (labelled["date"] != SINGLE_CLASS_DAY)).any()
+    sums = multiclass_data[[f"score_{c}" for c in CLASSES]].sum(axis=1)
+    off = ~np.isclose(sums, 1.0, rtol=1e-5, atol=1e-8)
+    assert off.sum() > 100 and (sums > 1.01).any() and (sums < 0.99).any()
+    assert set(multiclass_data.loc[off, "date"]) == {UNNORMALIZED_DAY}
+
+
+def test_multiclass_matches_sklearn(
+    multiclass_result: pd.DataFrame, multiclass_data: pd.DataFrame
+) -> None:
+    result, data = multiclass_result, multiclass_data
     assert list(result.columns) == COLUMNS
     checked = 0
     for (day, column, value), group in _groups(result):
@@ -241,11 +389,46 @@ def test_multiclass_matches_sklearn() -> None:
         for metric, want in expected.items():
             _assert_close(actual[metric], want, f"{day} {column}={value} {metric}")
             checked += want is not None
-        assert (group["n"] == rows["label"].notna().sum()).all()
-    assert checked > 150
-    nodog = result[(result["segment_value"] == "nodog") & (result["metric"] == "roc_auc_ovr_macro")]
+        labelled = int(rows["label"].notna().sum())
+        assert (group["n"] == labelled).all()
+        coverage = labelled / len(rows)
+        assert group["label_coverage"].to_numpy() == pytest.approx(coverage, rel=COVERAGE_REL)
+    assert checked > 200
+    auc = result[result["metric"] == "roc_auc_ovr_macro"].set_index(["date", "segment_value"])
+    nodog = auc.xs("nodog", level="segment_value")
     assert len(nodog) and nodog["value"].isna().all()
+    assert auc.loc[SINGLE_CLASS_DAY, "value"].isna().all()
+    assert auc.loc[UNNORMALIZED_DAY, "value"].notna().any()  # compared with sklearn above
+    assert auc.loc[(MULTICLASS_DAYS[0], ALL), "value"] > 0.5
+    # The single-class day: recall of an absent class is undefined; the present one is real.
+    single = result[(result["date"] == SINGLE_CLASS_DAY) & (result["segment_column"] == ALL)]
+    single = single.set_index("metric")
+    assert single.loc[["recall_class_dog", "recall_class_eel"], "value"].isna().all()
+    assert 0 < single.loc["recall_class_cat", "value"] < 1
+    assert (single["n"] > 0).all()
     assert metric_direction(Task.MULTICLASS_CLASSIFICATION, "recall_class_dog") is True
+
+
+def _multiclass_counts(labelled: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    y, yhat = labelled["label"], labelled["prediction"]
+    counts = {"accuracy": (int((y == yhat).sum()), len(labelled))}
+    for cls in CLASSES:
+        counts[f"recall_class_{cls}"] = (
+            int(((y == cls) & (yhat == cls)).sum()),
+            int((y == cls).sum()),
+        )
+    return counts
+
+
+def test_multiclass_wilson_intervals(
+    multiclass_result: pd.DataFrame,
+    multiclass_data: pd.DataFrame,
+    multiclass_model: ModelConfig,
+) -> None:
+    checked = _assert_wilson(
+        multiclass_result, multiclass_data, multiclass_model, _multiclass_counts
+    )
+    assert checked > 60
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,15 +439,16 @@ K = 3
 
 
 def _ranking_frame(seed: int = 5) -> pd.DataFrame:
-    """Requests showing 2-6 items; short lists only engage shown items (see _ndcg_reference)."""
+    """Requests showing 2-6 items, engaging items shown or not (some engaged twice), some with
+    no engagement and some not labelled yet."""
     rng = np.random.default_rng(seed)
     catalogue = [f"i{j}" for j in range(12)]
     rows = []
-    for r in range(600):
+    for r in range(800):
         shown = list(rng.choice(catalogue, rng.integers(2, 7), replace=False))
-        pool = shown if len(shown) < K else catalogue
-        size = rng.integers(0, min(4, len(pool)) + 1)
-        engaged = [str(x) for x in rng.choice(pool, size, replace=False)]
+        engaged = [str(x) for x in rng.choice(catalogue, rng.integers(0, 5), replace=False)]
+        if engaged and rng.uniform() < 0.1:
+            engaged.append(engaged[0])  # a repeated engagement is one relevant item
         label = None if rng.uniform() < 0.15 else json.dumps(engaged)
         rows.append(
             {
@@ -279,16 +463,22 @@ def _ranking_frame(seed: int = 5) -> pd.DataFrame:
 
 
 def _ndcg_reference(shown: list[str], relevant: set[str]) -> float:
-    """sklearn's ndcg_score@k on the union of shown and engaged items, unshown items ranked
-    after every shown one (they never reach the top k: lists shorter than k engage only shown
-    items)."""
-    items = shown + sorted(relevant - set(shown))
+    """sklearn's ndcg_score@k on the shown items followed by the relevant items never shown.
+
+    Unshown relevant items get scores below every shown item, so they count in the ideal DCG
+    (which sklearn builds from all items) but not in the DCG of the top k. That holds when at
+    least k items were shown; a shorter list is first padded to k with never-relevant
+    placeholders, which is what an empty slot is (no gain).
+    """
+    padded = shown + [f"__empty_{j}" for j in range(K - len(shown))]
+    items = padded + sorted(relevant - set(shown))
     truth = np.array([[float(x in relevant) for x in items]])
     score = np.array([[len(items) - i for i in range(len(items))]], dtype=float)
-    return skm.ndcg_score(truth, score, k=K)
+    return float(skm.ndcg_score(truth, score, k=K))
 
 
 def _ranking_reference(rows: pd.DataFrame) -> dict[str, float | None]:
+    """Straightforward Python per request (sklearn has no precision/recall/hit rate@k or mrr)."""
     rows = rows[rows["label"].notna()]
     names = [f"precision_at_{K}", f"recall_at_{K}", f"ndcg_at_{K}", "mrr", f"hit_rate_at_{K}"]
     if rows.empty:
@@ -308,14 +498,42 @@ def _ranking_reference(rows: pd.DataFrame) -> dict[str, float | None]:
     return {n: (float(np.mean(v)) if v else None) for n, v in zip(names, values, strict=True)}
 
 
-def test_ranking_metrics() -> None:
-    data = _ranking_frame()
-    model = ModelConfig(
+@pytest.fixture(scope="module")
+def ranking_model() -> ModelConfig:
+    return ModelConfig(
         model_id="feed", task=Task.RANKING, k=K, segments=["device"], start_date=START
     )
+
+
+@pytest.fixture(scope="module")
+def ranking_data() -> pd.DataFrame:
+    return _ranking_frame()
+
+
+@pytest.fixture(scope="module")
+def ranking_result(ranking_model: ModelConfig, ranking_data: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
-    _register(con, "scored", data)
-    result = compute_performance(con, model, "scored")
+    _register(con, "scored", ranking_data)
+    return compute_performance(con, ranking_model, "scored")
+
+
+def test_ranking_data_holds_unshown_relevant_items(ranking_data: pd.DataFrame) -> None:
+    """nDCG's ideal DCG counts relevant items never shown; the data must exercise that, for
+    full lists (the plain sklearn comparison) and for lists shorter than k (padded)."""
+    full = short = 0
+    for shown_json, label_json in ranking_data[["prediction", "label"]].dropna().to_numpy():
+        shown, relevant = json.loads(shown_json), set(json.loads(label_json))
+        # Only counts when an unshown item changes the ideal DCG: more relevant items than the
+        # shown top k holds, and fewer than k of them in it.
+        shown_relevant = len(relevant & set(shown[:K]))
+        if relevant - set(shown) and shown_relevant < min(K, len(relevant)):
+            full += len(shown) >= K
+            short += len(shown) < K
+    assert full > 100 and short > 20, (full, short)
+
+
+def test_ranking_metrics(ranking_result: pd.DataFrame, ranking_data: pd.DataFrame) -> None:
+    result, data = ranking_result, ranking_data
     checked = 0
     for (day, column, value), group in _groups(result):
         rows = _group_rows(data, day, column, value)
@@ -327,8 +545,22 @@ def test_ranking_metrics() -> None:
             checked += want is not None
         assert (group["n"] == rows["label"].notna().sum()).all()
         coverage = rows["label"].notna().mean()
-        assert group["label_coverage"].to_numpy() == pytest.approx(coverage)
+        assert group["label_coverage"].to_numpy() == pytest.approx(coverage, rel=COVERAGE_REL)
     assert checked >= 25
     assert metric_direction(Task.RANKING, "ndcg_at_10") is True
     assert set(result["segment_value"]) >= {ALL, "phone"}
     assert NULL_SEGMENT not in set(result["segment_value"])
+
+
+def _ranking_counts(labelled: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    hits = [
+        any(x in set(json.loads(label)) for x in json.loads(shown)[:K])
+        for shown, label in zip(labelled["prediction"], labelled["label"], strict=True)
+    ]
+    return {f"hit_rate_at_{K}": (int(sum(hits)), len(labelled))}
+
+
+def test_ranking_wilson_intervals(
+    ranking_result: pd.DataFrame, ranking_data: pd.DataFrame, ranking_model: ModelConfig
+) -> None:
+    assert _assert_wilson(ranking_result, ranking_data, ranking_model, _ranking_counts) >= 6

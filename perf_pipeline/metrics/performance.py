@@ -14,10 +14,16 @@ Rows of the output:
   labelled share. A metric undefined for the group (AUC of a one-class day, recall without
   positives) is NULL with `n` recorded, never a crash or a fake 0.
 - Intervals (95 %): Wilson on the proportion's own denominator for proportions (statsmodels'
-  `proportion_confint(method="wilson")`); for roc_auc the Hanley-McNeil (1982) standard error,
-  for mae the normal approximation of a mean (mae ± z·sd(|e|)/√n) and for rmse the delta method
-  on the mean squared error (se = sd(e²)/√n / (2·rmse)), each value ± z·se clipped to the
-  metric's range ([0, 1] for AUC, [0, ∞) for the errors). Other metrics carry no interval.
+  `proportion_confint(method="wilson")`); for roc_auc the Hanley-McNeil (1982) standard error;
+  for the regression errors that are means, the normal approximation of a mean, value ± z·sd/√n
+  with the sample sd: mae of |e|, mean_error of e = prediction - label, and mape of |e|/|y| over
+  the rows with y ≠ 0 it uses (n there counts only those rows); for rmse the delta method on the
+  mean squared error (se = sd(e²)/√n / (2·rmse)). Each is value ± z·se clipped to the metric's
+  range ([0, 1] for AUC, [0, ∞) for mae, rmse and mape; mean_error, a signed bias, unclipped);
+  a sample sd needs two rows, so those intervals are NULL below that. No interval at all for
+  median_ae, r2, mape_excluded, pr_auc, roc_auc_ovr_macro, log_loss, brier, ece, f1,
+  balanced_accuracy, the averaged multiclass metrics, the ranking means (precision, recall,
+  ndcg, mrr), the confusion counts and the fairness metrics.
 - Fairness (binary classifiers with `protected_attributes`): one row per (date, attribute,
   metric) with segment_column = the attribute and segment_value = `__groups__`, comparing the
   attribute's groups (its segment rows, the `__null__` group left out, since an unknown value is

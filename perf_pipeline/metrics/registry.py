@@ -400,8 +400,13 @@ def _ovr_rows(ctx: Context) -> tuple[tuple[str, str], ...]:
 
 
 def _ovr_auc(ctx: Context) -> str:
-    """Mean of the per-class AUCs (same rank formula as binary roc_auc); NULL if any class is
-    absent from, or alone in, the group's scored rows, where sklearn's roc_auc_score fails."""
+    """Mean of the per-class AUCs (same rank formula as binary roc_auc).
+
+    NULL where a class is absent from, or alone in, the group's scored rows. Score rows that
+    do not sum to 1 still count: each class's AUC uses only its own score, so the mean is the
+    one sklearn's binary roc_auc_score gives per class, where its multiclass form refuses to
+    run (rounded probabilities would otherwise blank the metric for a whole day).
+    """
     scored = "CAST(count(ps) AS DOUBLE)"
     aucs = []
     for i in range(1, len(ctx.classes) + 1):
@@ -493,6 +498,9 @@ _REGRESSION = (
         # infinite, and sklearn's max(|y|, eps) turns them into ~1e15 that swamps every other row.
         sql="avg(abs(y - yhat) / abs(y)) FILTER (WHERE y <> 0)",
         higher_is_better=False,
+        # Normal approximation of a mean over the rows mape uses: sd(|e|/|y|)/√(#y ≠ 0).
+        se_sql="stddev_samp(abs(y - yhat) / abs(y)) FILTER (WHERE y <> 0) / sqrt(count_if(y <> 0))",
+        bounds=(0.0, None),
     ),
     Metric("mape_excluded", _R, sql="count_if(y = 0)", higher_is_better=False),
     Metric(
@@ -511,6 +519,9 @@ _REGRESSION = (
         # direction; alerting reads a rise as the regression.
         sql="avg(yhat - y)",
         higher_is_better=False,
+        # Normal approximation of a mean: mean_error ± z·sd(e)/√n; a bias can have either sign,
+        # so the interval is not clipped.
+        se_sql="stddev_samp(yhat - y) / sqrt(count(*))",
     ),
 )
 
