@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from evidently.legacy.calculations.stattests import (
 from evidently.legacy.core import ColumnType
 from scipy import stats
 from scipy.spatial import distance
+from statsmodels.stats.proportion import proportions_ztest
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.drift import (
@@ -29,6 +31,7 @@ from perf_pipeline.drift import (
     compute_drift,
     run_test,
 )
+from perf_pipeline.drift import methods as drift_methods
 from perf_pipeline.drift.methods import CATEGORICAL, NUMERICAL, default_method
 
 RTOL = 1e-9
@@ -44,6 +47,7 @@ EVIDENTLY_TESTS = {
     "psi": psi_stat_test,
 }
 COLUMN_TYPES = {NUMERICAL: ColumnType.Numerical, CATEGORICAL: ColumnType.Categorical}
+P_VALUE_METHODS = ("ks", "chisquare", "z")
 
 
 def _model(**overrides: object) -> ModelConfig:
@@ -68,12 +72,19 @@ def _frame(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame
     )
 
 
-def _ours(method: str, ref: pd.Series, cur: pd.Series, kind: str) -> tuple[float, bool]:
+def _score_of(row: Mapping[str, object]) -> object:
+    """Evidently's drift score in one of our rows: `p_value` for p-value methods (`statistic`
+    holds the test statistic there), `statistic` for distances."""
+    return row["p_value"] if row["method"] in P_VALUE_METHODS else row["statistic"]
+
+
+def _ours(method: str, ref: pd.Series, cur: pd.Series, kind: str) -> drift_methods.TestResult:
     result = run_test(
         ColumnSample.from_series(ref, kind), ColumnSample.from_series(cur, kind), method
     )
     assert result.statistic is not None and result.drifted is not None
-    return result.statistic, result.drifted
+    assert (result.p_value is not None) == (method in P_VALUE_METHODS)
+    return result
 
 
 def _evidently(method: str, ref: pd.Series, cur: pd.Series, kind: str) -> tuple[float, bool]:
@@ -82,11 +93,55 @@ def _evidently(method: str, ref: pd.Series, cur: pd.Series, kind: str) -> tuple[
     return float(score), bool(drifted)
 
 
-def _assert_parity(method: str, ref: pd.Series, cur: pd.Series, kind: str) -> float:
-    ours, ours_drifted = _ours(method, ref, cur, kind)
+def _scipy_statistic(method: str, ref: pd.Series, cur: pd.Series) -> float:
+    """A p-value test's statistic as SciPy (statsmodels for z) reports it on Evidently's inputs.
+
+    The z statistic is the reference's share of "not the smallest value" against the current's,
+    with pooled variance, as Evidently's formula; both sides holding one same value give 0.
+    """
+    if method == "ks":
+        return float(stats.ks_2samp(ref, cur).statistic)
+    keys = sorted(set(ref) | set(cur))
+    if method == "chisquare":
+        f_exp = [(ref == k).sum() * len(cur) / len(ref) for k in keys]
+        f_obs = [(cur == k).sum() for k in keys]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(stats.chisquare(f_obs, f_exp).statistic)
+    assert method == "z"
+    if len(keys) == 1:
+        return 0.0
+    counts = [int((ref != keys[0]).sum()), int((cur != keys[0]).sum())]
+    return float(proportions_ztest(counts, [len(ref), len(cur)])[0])
+
+
+def _assert_scipy_statistic(
+    row: Mapping[str, object], ref: pd.Series, cur: pd.Series, kind: str
+) -> None:
+    """`statistic` is SciPy's test statistic for p-value methods, Evidently's distance else.
+
+    Nulls and infinities are dropped first, as both we and `_evidently_column` do.
+    """
+    method = str(row["method"])
+    ref = ref.replace([np.inf, -np.inf], np.nan).dropna()
+    cur = cur.replace([np.inf, -np.inf], np.nan).dropna()
+    if method in P_VALUE_METHODS:
+        expected = _scipy_statistic(method, ref, cur)
+    else:
+        expected = _evidently(method, ref, cur, kind)[0]
+        assert pd.isna(row["p_value"])
+    assert row["statistic"] == pytest.approx(expected, rel=RTOL, abs=1e-300)
+
+
+def _assert_parity(
+    method: str, ref: pd.Series, cur: pd.Series, kind: str
+) -> drift_methods.TestResult:
+    """Our drift score and verdict are Evidently's; our statistic is SciPy's (or the distance)."""
+    ours = _ours(method, ref, cur, kind)
     theirs, theirs_drifted = _evidently(method, ref, cur, kind)
-    assert ours == pytest.approx(theirs, rel=RTOL, abs=1e-300)
-    assert ours_drifted == theirs_drifted
+    row = {"method": method, "statistic": ours.statistic, "p_value": ours.p_value}
+    assert _score_of(row) == pytest.approx(theirs, rel=RTOL, abs=1e-300)
+    assert ours.drifted == theirs_drifted
+    _assert_scipy_statistic(row, ref, cur, kind)
     return ours
 
 
@@ -103,7 +158,9 @@ def test_ks_matches_scipy_and_evidently(shift: float) -> None:
     rng = np.random.default_rng(1)
     ref, cur = pd.Series(rng.normal(0, 1, 600)), pd.Series(rng.normal(shift, 1, 250))
     ours = _assert_parity("ks", ref, cur, NUMERICAL)
-    assert ours == pytest.approx(stats.ks_2samp(ref, cur).pvalue, rel=RTOL)
+    scipy_ks = stats.ks_2samp(ref, cur)
+    assert ours.statistic == pytest.approx(scipy_ks.statistic, rel=RTOL)
+    assert ours.p_value == pytest.approx(scipy_ks.pvalue, rel=RTOL)
 
 
 def test_ks_drifts_at_p_equal_threshold() -> None:
@@ -123,7 +180,7 @@ def test_ks_drifts_at_p_equal_threshold() -> None:
     "ref_values, cur_values",
     [
         (["a", "b", "c", "d"], ["a", "b", "c", "d"]),
-        (["a", "b", "c"], ["a", "b", "c", "d"]),  # unseen category: expected 0, p-value 0
+        (["a", "b", "c"], ["a", "b", "c", "d"]),  # unseen category: statistic inf, p-value 0
         (["a", "b", "c", "d"], ["a", "b"]),
     ],
 )
@@ -136,7 +193,10 @@ def test_chisquare_matches_scipy_and_evidently(ref_values: list, cur_values: lis
     f_exp = [(ref == k).sum() * len(cur) / len(ref) for k in keys]
     f_obs = [(cur == k).sum() for k in keys]
     with np.errstate(divide="ignore", invalid="ignore"):
-        assert ours == pytest.approx(stats.chisquare(f_obs, f_exp).pvalue, rel=RTOL)
+        expected = stats.chisquare(f_obs, f_exp)
+    assert ours.statistic == pytest.approx(expected.statistic, rel=RTOL)
+    assert ours.p_value == pytest.approx(expected.pvalue, rel=RTOL)
+    assert (ours.statistic == np.inf) == (set(cur) > set(ref))  # stored as inf, not NULL
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
@@ -163,10 +223,11 @@ def test_z_matches_scipy_and_evidently(ref_values: list, cur_values: list) -> No
     p1, p2 = (ref != "no").mean(), (cur != "no").mean()
     pooled = (p1 * len(ref) + p2 * len(cur)) / (len(ref) + len(cur))
     if pooled in (0.0, 1.0):
-        assert ours == 1.0
+        assert (ours.statistic, ours.p_value) == (0.0, 1.0)
     else:
         z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1 / len(ref) + 1 / len(cur)))
-        assert ours == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-6, abs=1e-15)
+        assert ours.statistic == pytest.approx(z, rel=RTOL)  # signed: reference minus current
+        assert ours.p_value == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-6, abs=1e-15)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.0])
@@ -176,7 +237,7 @@ def test_wasserstein_matches_scipy_and_evidently(scale: float) -> None:
     cur = pd.Series(rng.normal(3.4, 2, 700))
     ours = _assert_parity("wasserstein", ref, cur, NUMERICAL)
     expected = stats.wasserstein_distance(ref, cur) / max(np.std(ref.to_numpy()), 0.001)
-    assert ours == pytest.approx(expected, rel=RTOL)
+    assert ours.statistic == pytest.approx(expected, rel=RTOL)
 
 
 @pytest.mark.parametrize("method", ["wasserstein", "jensenshannon", "psi"])
@@ -193,7 +254,7 @@ def test_binned_methods_on_continuous_values(method: str) -> None:
     ours = _assert_parity(method, ref, cur, NUMERICAL)
     ref_p, cur_p = _scipy_binned(ref.to_numpy(), cur.to_numpy())
     if method == "jensenshannon":
-        assert ours == pytest.approx(distance.jensenshannon(ref_p, cur_p), rel=RTOL)
+        assert ours.statistic == pytest.approx(distance.jensenshannon(ref_p, cur_p), rel=RTOL)
 
 
 @pytest.mark.parametrize("method", ["jensenshannon", "psi"])
@@ -212,7 +273,7 @@ def test_psi_matches_textbook_formula() -> None:
     cur = pd.Series(["a"] * 30 + ["b"] * 30 + ["c"] * 40)
     r, c = np.array([0.5, 0.3, 0.2]), np.array([0.3, 0.3, 0.4])
     ours = _assert_parity("psi", ref, cur, CATEGORICAL)
-    assert ours == pytest.approx(np.sum((r - c) * np.log(r / c)), rel=RTOL)
+    assert ours.statistic == pytest.approx(np.sum((r - c) * np.log(r / c)), rel=RTOL)
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
@@ -269,9 +330,9 @@ def test_reference_rows_are_counted_after_dropping_nulls() -> None:
         ColumnSample.from_series(ref, NUMERICAL), ColumnSample.from_series(cur, NUMERICAL)
     )
     assert result.method == "ks"
-    assert result.statistic == pytest.approx(
-        stats.ks_2samp(ref.replace(np.inf, np.nan).dropna(), cur).pvalue, rel=RTOL
-    )
+    expected = stats.ks_2samp(ref.replace(np.inf, np.nan).dropna(), cur)
+    assert result.statistic == pytest.approx(expected.statistic, rel=RTOL)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=RTOL)
 
 
 # --- the drift table --------------------------------------------------------------------------
@@ -301,14 +362,11 @@ def test_table_matches_evidently_column_by_column(ref_rows: int) -> None:
         row = table.set_index("column").loc[column]
         name, score, drifted = _evidently_column(reference[column], current[column], kind)
         assert row["method"] == name
-        assert row["statistic"] == pytest.approx(score, rel=RTOL, abs=1e-300)
+        assert _score_of(row) == pytest.approx(score, rel=RTOL, abs=1e-300)
         assert bool(row["drifted"]) == drifted
+        _assert_scipy_statistic(row, reference[column], current[column], kind)
         psi_score, _ = _evidently("psi", reference[column], current[column], kind)
         assert row["psi"] == pytest.approx(psi_score, rel=RTOL)
-        if name in ("ks", "chisquare", "z"):
-            assert row["p_value"] == row["statistic"]
-        else:
-            assert pd.isna(row["p_value"])
     assert set(table["reference_kind"]) == {"file"}
     assert set(table["model_id"]) == {"loans"}
 
@@ -333,7 +391,7 @@ def test_overrides_change_method_and_threshold() -> None:
     assert rows.loc["region", "threshold"] == 0.1
     assert rows.loc["n_cards", "method"] == "chisquare"
     assert rows.loc["n_cards", "threshold"] == 0.9
-    assert bool(rows.loc["n_cards", "drifted"]) == (rows.loc["n_cards", "statistic"] < 0.9)
+    assert bool(rows.loc["n_cards", "drifted"]) == (rows.loc["n_cards", "p_value"] < 0.9)
     assert rows.loc["score", "threshold"] == 0.05
 
 
@@ -363,10 +421,12 @@ def test_nulls_are_dropped_and_empty_columns_give_null() -> None:
 
     for column in ("income", "region"):
         kind = NUMERICAL if column == "income" else CATEGORICAL
-        _, score, _ = _evidently_column(reference[column], current[column], kind)
-        assert rows.loc[column, "statistic"] == pytest.approx(score, rel=RTOL)
+        name, score, _ = _evidently_column(reference[column], current[column], kind)
+        assert name in P_VALUE_METHODS
+        assert rows.loc[column, "p_value"] == pytest.approx(score, rel=RTOL)
+        _assert_scipy_statistic(rows.loc[column], reference[column], current[column], kind)
     for column in ("n_cards", "score"):
-        assert pd.isna(rows.loc[column, "statistic"])
+        assert pd.isna(rows.loc[column, "statistic"]) and pd.isna(rows.loc[column, "p_value"])
         assert pd.isna(rows.loc[column, "drifted"])
         assert pd.isna(rows.loc[column, "psi"])
         assert pd.notna(rows.loc[column, "threshold"])
@@ -456,8 +516,10 @@ def test_categories_are_compared_as_strings() -> None:
     table = compute_drift(build_reference_profile(reference, model), current, model, "file")
     rows = table.set_index("column")
     assert rows.loc["code", "method"] == "chisquare"
-    assert rows.loc["code", "statistic"] == pytest.approx(1.0)
-    assert rows.loc["prediction", "statistic"] == pytest.approx(1.0)
+    assert rows.loc["prediction", "method"] == "z"
+    for column in ("code", "prediction"):  # same shares: statistic 0, p-value 1
+        assert rows.loc[column, "statistic"] == pytest.approx(0.0, abs=1e-12)
+        assert rows.loc[column, "p_value"] == pytest.approx(1.0)
 
 
 def test_a_profile_only_serves_its_own_model() -> None:

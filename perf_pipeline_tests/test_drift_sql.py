@@ -16,11 +16,14 @@ from test_drift import (
     DAY1,
     DAY2,
     EVIDENTLY_TESTS,
+    P_VALUE_METHODS,
     RTOL,
+    _assert_scipy_statistic,
     _evidently,
     _evidently_column,
     _frame,
     _model,
+    _score_of,
 )
 
 from perf_pipeline.config import ModelConfig
@@ -93,8 +96,9 @@ def test_sql_table_matches_evidently_column_by_column(ref_rows: int) -> None:
     for column, kind in kinds.items():
         name, score, drifted = _evidently_column(reference[column], current[column], kind)
         assert rows.loc[column, "method"] == name
-        assert rows.loc[column, "statistic"] == pytest.approx(score, rel=RTOL, abs=1e-300)
+        assert _score_of(rows.loc[column]) == pytest.approx(score, rel=RTOL, abs=1e-300)
         assert bool(rows.loc[column, "drifted"]) == drifted
+        _assert_scipy_statistic(rows.loc[column], reference[column], current[column], kind)
         psi_score, _ = _evidently("psi", reference[column], current[column], kind)
         assert rows.loc[column, "psi"] == pytest.approx(psi_score, rel=RTOL)
 
@@ -143,6 +147,31 @@ def test_sql_regression_and_integer_categories_equal_pandas() -> None:
     pandas_path, sql_path = _both(reference, current, model)
     _assert_same(pandas_path, sql_path)
     assert sql_path.set_index("column").loc["prediction", "method"] == "wasserstein"
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_unseen_category_gives_an_infinite_chisquare_on_both_paths() -> None:
+    """A value absent from the reference has expected count 0: SciPy's chi-square statistic is
+    +inf and its p-value 0. Both paths store the infinity itself, not NULL."""
+    rng = np.random.default_rng(37)
+    model = _model(features={"categorical": ["code"]})
+    reference = pd.DataFrame(
+        {"code": rng.choice(["a", "b", "c"], 600), "prediction": rng.choice(["0", "1"], 600)}
+    )
+    current = pd.DataFrame(
+        {
+            "code": rng.choice(["a", "b", "c", "d"], 200),
+            "prediction": rng.choice(["0", "1"], 200),
+            "date": DAY1,
+        }
+    )
+    pandas_path, sql_path = _both(reference, current, model)
+    _assert_same(pandas_path, sql_path)
+    for table in (pandas_path, sql_path):
+        code = table.set_index("column").loc["code"]
+        assert code["method"] == "chisquare"
+        assert code["statistic"] == np.inf and code["p_value"] == 0.0 and bool(code["drifted"])
+        _assert_scipy_statistic(code, reference["code"], current["code"], CATEGORICAL)
 
 
 def test_sql_empty_sides_give_nulls_like_pandas() -> None:
@@ -321,15 +350,19 @@ def test_each_sql_method_matches_evidently(method: str, size: str) -> None:
     row = _sql_column(method, ref, cur, kind)
     theirs, theirs_drifted = _evidently(method, ref, cur, kind)
     assert row["method"] == method
-    assert row["statistic"] == pytest.approx(theirs, rel=RTOL, abs=1e-300)
+    assert _score_of(row) == pytest.approx(theirs, rel=RTOL, abs=1e-300)
     assert bool(row["drifted"]) == theirs_drifted
+    _assert_scipy_statistic(row, ref, cur, kind)
+    if method in P_VALUE_METHODS:  # the statistic is not the p-value any more
+        assert row["statistic"] != row["p_value"]
 
 
 def test_column_row_follows_run_test_for_empty_current() -> None:
     reference = Side(NUMERICAL, np.array([1.0]), np.array([3]))
     current = Side(NUMERICAL)
     row = column_row(reference, current, "ks", None)
-    assert row["statistic"] is None and row["drifted"] is None and row["threshold"] == 0.05
+    assert row["statistic"] is None and row["p_value"] is None and row["drifted"] is None
+    assert row["threshold"] == 0.05
     assert COLUMN_TYPES  # the Evidently helpers are shared with test_drift
 
 
@@ -364,10 +397,16 @@ def test_correction_adjusts_p_value_columns_on_both_paths() -> None:
     tested = raw[raw["column"] != DATASET_COLUMN].set_index("column")
     rows = sql_path.set_index("column").loc[tested.index]
     reject, adjusted, _, _ = multipletests(tested["p_value"].to_numpy(float), 0.05, "fdr_bh")
-    assert np.allclose(rows["statistic"].to_numpy(float), adjusted, rtol=1e-12, atol=0)
-    assert np.array_equal(rows["p_value"].to_numpy(float), tested["p_value"].to_numpy(float))
+    # `p_value` is the adjusted one, `drifted` follows it; `statistic` is the test's, unchanged.
+    assert np.allclose(rows["p_value"].to_numpy(float), adjusted, rtol=1e-12, atol=0)
+    assert np.array_equal(rows["statistic"].to_numpy(float), tested["statistic"].to_numpy(float))
     ks = (rows["method"] == "ks").to_numpy()
-    assert np.array_equal(rows["drifted"].to_numpy(bool)[ks], reject[ks])
+    assert np.array_equal(rows["drifted"].to_numpy(bool)[ks], reject[ks])  # both use <=
+    expected = np.where(ks, adjusted <= 0.05, adjusted < 0.05)
+    assert np.array_equal(rows["drifted"].to_numpy(bool), expected)
+    for column in tested.index:  # the statistics are still SciPy's
+        kind = "categorical" if column == "prediction" else "numerical"
+        _assert_scipy_statistic(rows.loc[column], reference[column], current[column], kind)
 
 
 def test_unknown_correction_is_rejected_early() -> None:

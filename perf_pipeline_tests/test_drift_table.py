@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
-from test_drift import RTOL, _evidently_column, _frame, _model
+from test_drift import (
+    RTOL,
+    _assert_scipy_statistic,
+    _evidently_column,
+    _frame,
+    _model,
+    _score_of,
+)
 
 from perf_pipeline.config import ModelConfig, ModelsFileError, load_models
 from perf_pipeline.drift import (
@@ -171,8 +178,9 @@ def test_trailing_reference_is_the_previous_n_days(tmp_path: Path) -> None:
     for column, kind in kinds.items():
         name, score, drifted = _evidently_column(reference[column], current[column], kind)
         assert rows.loc[column, "method"] == name
-        assert rows.loc[column, "statistic"] == pytest.approx(score, rel=RTOL, abs=1e-300)
+        assert _score_of(rows.loc[column]) == pytest.approx(score, rel=RTOL, abs=1e-300)
         assert bool(rows.loc[column, "drifted"]) == drifted
+        _assert_scipy_statistic(rows.loc[column], reference[column], current[column], kind)
 
 
 def test_trailing_window_without_rows_gives_no_drift_rows(tmp_path: Path) -> None:
@@ -258,8 +266,9 @@ def _load(tmp_path: Path, model_id: str, drift: str) -> ModelConfig:
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 def test_benjamini_hochberg_from_models_yaml_matches_statsmodels(tmp_path: Path) -> None:
-    """With the correction on, `statistic` is the BH-adjusted p-value (what `threshold` applies
-    to), `p_value` stays the raw one; both are checked against Evidently and statsmodels."""
+    """With the correction on, `p_value` is the BH-adjusted p-value (what `threshold` applies
+    to and `drifted` follows) and `statistic` stays SciPy's test statistic; the raw p-values are
+    Evidently's, the adjusted ones statsmodels'."""
     corrected = _load(tmp_path, "loans", "    drift:\n      multiple_testing: benjamini_hochberg")
     plain = _load(tmp_path, "loans", "")
     assert corrected.drift.multiple_testing == "benjamini_hochberg"
@@ -299,8 +308,9 @@ def test_benjamini_hochberg_from_models_yaml_matches_statsmodels(tmp_path: Path)
     _, adjusted, _, _ = multipletests(p_values, alpha=0.05, method="fdr_bh")
     rows = tables["corrected"].loc[list(kinds)]
     assert list(rows["method"]) == [name for name, _ in raw.values()]
-    np.testing.assert_allclose(rows["p_value"].to_numpy(float), p_values, rtol=RTOL)
-    np.testing.assert_allclose(rows["statistic"].to_numpy(float), adjusted, rtol=RTOL)
+    np.testing.assert_allclose(rows["p_value"].to_numpy(float), adjusted, rtol=RTOL)
+    for column, kind in kinds.items():
+        _assert_scipy_statistic(rows.loc[column], reference[column], current[column], kind)
     # Evidently's comparisons on the adjusted values: KS drifts at p <= threshold, others at <.
     expected_drifted = [
         bool(a <= 0.05 if name == "ks" else a < 0.05)
@@ -311,10 +321,14 @@ def test_benjamini_hochberg_from_models_yaml_matches_statsmodels(tmp_path: Path)
         np.mean(expected_drifted)
     )
 
-    # Without the key the same day keeps Evidently's raw p-values, and the correction changed
-    # at least one column's verdict here, so the comparison above is not vacuous.
+    # Without the key the same day keeps Evidently's raw p-values and the same statistics, and
+    # the correction changed at least one column's verdict here, so the comparison above is not
+    # vacuous.
     plain_rows = tables["plain"].loc[list(kinds)]
-    np.testing.assert_allclose(plain_rows["statistic"].to_numpy(float), p_values, rtol=RTOL)
+    np.testing.assert_allclose(plain_rows["p_value"].to_numpy(float), p_values, rtol=RTOL)
+    np.testing.assert_array_equal(
+        plain_rows["statistic"].to_numpy(float), rows["statistic"].to_numpy(float)
+    )
     assert list(plain_rows["drifted"].astype(bool)) != expected_drifted
 
 

@@ -140,8 +140,9 @@ def finish_day(column_rows: list[dict[str, object]], model: ModelConfig) -> list
 def _adjust_p_values(column_rows: list[dict[str, object]]) -> None:
     """Benjamini-Hochberg over the day's p-value columns.
 
-    `statistic` becomes the adjusted p-value, since it is what `threshold` applies to; `p_value`
-    keeps the raw one, so both stay visible. Distance columns are left as they are.
+    `p_value` becomes the adjusted p-value, since it is what `threshold` applies to and what
+    `drifted` follows; the raw p-value is not stored. `statistic` stays the test's own, which
+    the correction does not change. Distance columns are left as they are.
     """
     tested = [
         row
@@ -150,7 +151,7 @@ def _adjust_p_values(column_rows: list[dict[str, object]]) -> None:
     ]
     adjusted = benjamini_hochberg([float(row["p_value"]) for row in tested])  # type: ignore[arg-type]
     for row, value in zip(tested, adjusted, strict=True):
-        row["statistic"] = float(value)
+        row["p_value"] = float(value)
         row["drifted"] = is_drifted(str(row["method"]), float(value), float(row["threshold"]))  # type: ignore[arg-type]
 
 
@@ -181,10 +182,12 @@ def compute_drift(
 ) -> pd.DataFrame:
     """Rows of the `drift` table for every date in `current`, each date tested on its own.
 
-    `statistic` is Evidently's drift score (the p-value for ks/chisquare/z, the distance
-    otherwise) and is what `threshold` applies to; `p_value` repeats it for p-value methods and
-    is NULL for distances. A column empty on either side gets NULL statistic and `drifted`, and
-    does not count in the dataset share.
+    For ks/chisquare/z, `statistic` is the test statistic as SciPy gives it (KS D, chi-square,
+    signed z) and `p_value` its p-value, which `threshold` applies to (BH-adjusted when
+    `drift.multiple_testing` is on); for distances `statistic` is the distance `threshold`
+    applies to and `p_value` is NULL. `drifted` and thresholds follow Evidently, so its drift
+    score is `p_value` or `statistic` respectively. A column empty on either side gets NULL
+    statistic, p_value and `drifted`, and does not count in the dataset share.
     """
     if profile.model_id != model.model_id:
         raise ValueError(

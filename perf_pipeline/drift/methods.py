@@ -5,6 +5,11 @@ and comparison (`<=` against `<`) follows `evidently.legacy.calculations.stattes
 itself is not imported: it is slow to load and a daily job only needs these few formulas. Each
 side of a comparison is summarised once as a `ColumnSample`, so a reference used for many days is
 sorted and counted once.
+
+Evidently keeps one "drift score" per column: the p-value for ks/chisquare/z, the distance
+otherwise. We keep the same numbers and verdicts, but store a p-value test's own statistic (as
+SciPy reports it) in `statistic` and its p-value in `p_value`, since that is what both names mean
+to the people reading the table.
 """
 
 from __future__ import annotations
@@ -73,13 +78,24 @@ class ColumnSample:
 
 @dataclass(frozen=True)
 class TestResult:
-    """What one method says about one column: `statistic` is Evidently's drift score."""
+    """What one method says about one column, as the `drift` table stores it.
+
+    `statistic` is the test's own statistic (KS D, chi-square, signed z) or, for distance
+    methods, the distance; `p_value` is the p-value of the p-value methods and None otherwise.
+    Users read `statistic` as SciPy reports it, while `threshold` (Evidently's) applies to the
+    p-value for p-value methods: `drift_score` is whichever of the two it applies to.
+    """
 
     method: str
     statistic: float | None
     p_value: float | None
     threshold: float
     drifted: bool | None
+
+    @property
+    def drift_score(self) -> float | None:
+        """Evidently's drift score: the value `threshold` is compared with."""
+        return thresholded_value(self.method, self.statistic, self.p_value)
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray:
@@ -143,8 +159,10 @@ def method_for(kind: Kind, n_reference: int, n_values: int) -> str:
     return "wasserstein" if continuous else "jensenshannon"
 
 
-def ks_p_value(reference: ColumnSample, current: ColumnSample) -> float:
-    return float(stats.ks_2samp(reference.values, current.values).pvalue)
+def ks_test(reference: ColumnSample, current: ColumnSample) -> tuple[float, float]:
+    """`scipy.stats.ks_2samp`'s statistic D and two-sided p-value."""
+    result = stats.ks_2samp(reference.values, current.values)
+    return float(result.statistic), float(result.pvalue)
 
 
 def ks_p_value_from_statistic(statistic: float, n_reference: int, n_current: int) -> float:
@@ -171,33 +189,43 @@ def ks_p_value_from_statistic(statistic: float, n_reference: int, n_current: int
     return float(np.clip(prob, 0, 1))
 
 
-def chisquare_p_value(reference: ColumnSample, current: ColumnSample) -> float:
-    """Current counts against reference shares scaled to the current size.
+def chisquare_test(reference: ColumnSample, current: ColumnSample) -> tuple[float, float]:
+    """`scipy.stats.chisquare`'s statistic and p-value, as Evidently calls it.
 
-    A value absent from the reference has an expected count of 0: the statistic is infinite and
-    the p-value 0, exactly as in Evidently.
+    Current counts are compared with reference shares scaled to the current size. A value absent
+    from the reference has an expected count of 0: the statistic is +inf and the p-value 0,
+    exactly as in Evidently (which keeps only the p-value). The infinity is stored as it is
+    (DuckDB and Parquet DOUBLE hold it) rather than as NULL, since it is SciPy's true answer.
     """
     keys = _union_keys(reference, current)
     f_exp = _counts_on(keys, reference) * (current.n / reference.n)
     f_obs = _counts_on(keys, current)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(stats.chisquare(f_obs, f_exp).pvalue)
+        result = stats.chisquare(f_obs, f_exp)
+    return float(result.statistic), float(result.pvalue)
 
 
-def z_p_value(reference: ColumnSample, current: ColumnSample) -> float:
-    """Two-proportion z-test of "not the smallest value", two-sided, Evidently's formula."""
+def z_test(reference: ColumnSample, current: ColumnSample) -> tuple[float, float]:
+    """Two-proportion z-test of "not the smallest value", two-sided, Evidently's formula.
+
+    The statistic is Evidently's `proportions_diff_z_stat_ind`, signed: reference share minus
+    current share over the pooled standard error (statsmodels' `proportions_ztest` with its
+    default pooled variance gives the same number). When both sides hold one and the same
+    value Evidently skips the test and says p = 1; the shares are then equal, so z is stored
+    as 0, which is what that p-value corresponds to (rather than the 0 / 0 of the formula).
+    """
     same_constant = (
         reference.keys.size == 1 and current.keys.size == 1 and reference.keys[0] == current.keys[0]
     )
     if same_constant:
-        return 1.0
+        return 0.0, 1.0
     first = _union_keys(reference, current)[:1]
     n1, n2 = reference.n, current.n
     p1 = float(n1 - _counts_on(first, reference)[0]) / n1
     p2 = float(n2 - _counts_on(first, current)[0]) / n2
     pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
-    z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
-    return float(2 * (1 - stats.norm.cdf(np.abs(z))))
+    z = float((p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2)))
+    return z, float(2 * (1 - stats.norm.cdf(np.abs(z))))
 
 
 def wasserstein_norm(reference: ColumnSample, current: ColumnSample) -> float:
@@ -289,23 +317,54 @@ def psi(reference: ColumnSample, current: ColumnSample) -> float:
     return psi_from_counts(*binned_counts(reference, current))
 
 
-_SCORES = {
-    "ks": ks_p_value,
-    "chisquare": chisquare_p_value,
-    "z": z_p_value,
+_P_VALUE_TESTS = {"ks": ks_test, "chisquare": chisquare_test, "z": z_test}
+_DISTANCES = {
     "wasserstein": wasserstein_norm,
     "jensenshannon": jensenshannon_distance,
     "psi": psi,
 }
 
 
+def measure(
+    method: str, reference: ColumnSample, current: ColumnSample
+) -> tuple[float, float | None]:
+    """`(statistic, p_value)` of one method on two non-empty sides; p_value None for distances."""
+    if method in _P_VALUE_TESTS:
+        return _P_VALUE_TESTS[method](reference, current)
+    return _DISTANCES[method](reference, current), None
+
+
+def thresholded_value(method: str, statistic: float | None, p_value: float | None) -> float | None:
+    """What `threshold` applies to: the p-value for p-value methods, the distance otherwise."""
+    return p_value if method in P_VALUE_METHODS else statistic
+
+
 def is_drifted(method: str, score: float, threshold: float) -> bool:
-    """Evidently's comparisons: KS uses `<=`, chi-square and z `<`, distances `>=`."""
+    """Evidently's comparisons: KS uses `<=`, chi-square and z `<`, distances `>=`.
+
+    `score` is the p-value for p-value methods (never their statistic), the distance otherwise.
+    """
     if method == "ks":
         return bool(score <= threshold)
     if method in P_VALUE_METHODS:
         return bool(score < threshold)
     return bool(score >= threshold)
+
+
+def result_of(method: str, statistic: float, p_value: float | None, threshold: float) -> TestResult:
+    """A measured column's result; both the pandas and the SQL path build rows with it.
+
+    When the value `threshold` applies to is NaN nothing is known, so the row is all NULL, as
+    for an empty side.
+    """
+    score = thresholded_value(method, statistic, p_value)
+    if score is None or math.isnan(score):
+        return TestResult(method, None, None, threshold, None)
+    stored_statistic = None if math.isnan(statistic) else float(statistic)
+    stored_p_value = None if p_value is None else float(p_value)
+    return TestResult(
+        method, stored_statistic, stored_p_value, threshold, is_drifted(method, score, threshold)
+    )
 
 
 def check_method(method: str, kind: Kind, column: str) -> None:
@@ -330,11 +389,8 @@ def run_test(
     threshold = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
     if reference.n == 0 or current.n == 0:
         return TestResult(method, None, None, threshold, None)
-    score = _SCORES[method](reference, current)
-    if math.isnan(score):
-        return TestResult(method, None, None, threshold, None)
-    p_value = score if method in P_VALUE_METHODS else None
-    return TestResult(method, score, p_value, threshold, is_drifted(method, score, threshold))
+    statistic, p_value = measure(method, reference, current)
+    return result_of(method, statistic, p_value, threshold)
 
 
 def psi_or_none(reference: ColumnSample, current: ColumnSample) -> float | None:

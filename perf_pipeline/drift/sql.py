@@ -47,17 +47,16 @@ from perf_pipeline.drift.methods import (
     FEW_UNIQUE_VALUES,
     HISTOGRAM_MIN_UNIQUE,
     NUMERICAL,
-    P_VALUE_METHODS,
     ColumnSample,
     Kind,
     binned_counts,
-    chisquare_p_value,
-    is_drifted,
+    chisquare_test,
     jensenshannon_from_counts,
     ks_p_value_from_statistic,
     method_for,
     psi_from_counts,
-    z_p_value,
+    result_of,
+    z_test,
 )
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
@@ -398,20 +397,24 @@ def _binned_counts(reference: Side, current: Side) -> tuple[np.ndarray, np.ndarr
     return binned_counts(reference.sample(), current.sample())
 
 
-def _score(method: str, reference: Side, current: Side) -> float:
+def _measure(method: str, reference: Side, current: Side) -> tuple[float, float | None]:
+    """`(statistic, p_value)` as `methods.measure` gives them; p_value None for distances.
+
+    KS's statistic is D from the merged ECDFs, its p-value rebuilt from D and the sizes.
+    """
     if method in ("ks", "wasserstein"):
         ks, w1 = ecdf_distances(reference, current)
         if method == "ks":
-            return ks_p_value_from_statistic(ks, reference.n, current.n)
-        return w1 / max(reference.std, 0.001)
+            return ks, ks_p_value_from_statistic(ks, reference.n, current.n)
+        return w1 / max(reference.std, 0.001), None
     if method in ("jensenshannon", "psi"):
         counts = _binned_counts(reference, current)
         if method == "psi":
-            return psi_from_counts(*counts)
-        return jensenshannon_from_counts(*counts)
+            return psi_from_counts(*counts), None
+        return jensenshannon_from_counts(*counts), None
     if method == "chisquare":
-        return chisquare_p_value(reference.sample(), current.sample())
-    return z_p_value(reference.sample(), current.sample())
+        return chisquare_test(reference.sample(), current.sample())
+    return z_test(reference.sample(), current.sample())
 
 
 def column_row(
@@ -434,12 +437,12 @@ def column_row(
     }
     if reference.n == 0 or current.n == 0:
         return row
-    score = _score(method, reference, current)
-    row["psi"] = score if method == "psi" else _score("psi", reference, current)
-    if not math.isnan(score):
-        row["statistic"] = score
-        row["p_value"] = score if method in P_VALUE_METHODS else None
-        row["drifted"] = is_drifted(method, score, threshold)
+    statistic, p_value = _measure(method, reference, current)
+    row["psi"] = statistic if method == "psi" else _measure("psi", reference, current)[0]
+    result = result_of(method, statistic, p_value, threshold)
+    row["statistic"] = result.statistic
+    row["p_value"] = result.p_value
+    row["drifted"] = result.drifted
     return row
 
 
