@@ -99,7 +99,8 @@ class ModelConfig(_Strict):
     positive_class: str | int | None = 1
     decision_threshold: float = Field(default=0.5, ge=0, le=1)
     classes: list[str | int] = Field(default_factory=list)
-    k: int | None = None
+    # Ranking cutoffs, sorted: `k: 10` in the file is (10,), `k: [20, 5]` is (5, 20).
+    k: tuple[int, ...] = ()
     features: Features = Field(default_factory=Features)
     segments: list[str] = Field(default_factory=list)
     protected_attributes: list[str] = Field(default_factory=list)
@@ -125,6 +126,26 @@ class ModelConfig(_Strict):
                 f"model id {value!r} must be letters, digits, '_' or '-' (it names folders)"
             )
         return value
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _cutoffs(cls, value: object) -> tuple[int, ...]:
+        """`k: 10` stays the short form users already write; `k: [5, 10, 20]` asks for several
+        cutoffs. Sorted, so the metrics come out in cutoff order whatever the file's order."""
+        if value is None:
+            return ()
+        cutoffs = list(value) if isinstance(value, list | tuple) else [value]
+        if not cutoffs:
+            raise ValueError("'k' needs at least one cutoff")
+        # bool is an int to Python, but `k: true` is a typo, not a cutoff of 1.
+        bad = [c for c in cutoffs if isinstance(c, bool) or not isinstance(c, int) or c < 1]
+        if bad:
+            raise ValueError(f"'k' cutoffs must be positive integers, not {bad}")
+        # Two equal cutoffs would name two metrics alike.
+        repeated = sorted({c for c in cutoffs if cutoffs.count(c) > 1})
+        if repeated:
+            raise ValueError(f"'k' lists cutoffs more than once: {repeated}")
+        return tuple(sorted(cutoffs))
 
     @model_validator(mode="after")
     def _task_specific(self) -> ModelConfig:

@@ -394,6 +394,55 @@ def test_bad_model_entry_names_the_file_the_model_and_the_field(
     assert problem in message
 
 
+def _ranking_model(k: str | None) -> str:
+    """A ranking model entry with `k: <k>` (None: no `k` line at all)."""
+    k_line = "" if k is None else f"    k: {k}\n"
+    return f"    task: ranking\n{k_line}    start_date: 2024-03-01\n"
+
+
+@pytest.mark.parametrize(
+    ("k", "cutoffs"),
+    [("10", (10,)), ("[10]", (10,)), ("[20, 5, 10]", (5, 10, 20))],
+    ids=["one_int", "one_element_list", "unsorted_list"],
+)
+def test_ranking_cutoffs_are_one_int_or_a_list(
+    tmp_path: Path, k: str, cutoffs: tuple[int, ...]
+) -> None:
+    """`k: 10` keeps working as it always has; a list asks for every cutoff, in order."""
+    path = _models_file(tmp_path, f"models:\n  feed:\n{_ranking_model(k)}")
+
+    assert load_models(path)["feed"].k == cutoffs
+
+
+@pytest.mark.parametrize(
+    ("k", "problem"),
+    [
+        (None, "ranking needs 'k'"),
+        ("0", "'k' cutoffs must be positive integers, not [0]"),
+        ("[5, -1]", "'k' cutoffs must be positive integers, not [-1]"),
+        ("[]", "'k' needs at least one cutoff"),
+        ("[5, 10, 5]", "'k' lists cutoffs more than once: [5]"),
+        ("'10'", "'k' cutoffs must be positive integers, not ['10']"),
+        ("[5, 2.5]", "'k' cutoffs must be positive integers, not [2.5]"),
+        ("true", "'k' cutoffs must be positive integers, not [True]"),
+    ],
+    ids=["missing", "zero", "negative", "empty", "duplicate", "text", "fraction", "boolean"],
+)
+def test_bad_ranking_cutoffs_name_the_file_the_model_and_the_field(
+    tmp_path: Path, k: str | None, problem: str
+) -> None:
+    """A bad cutoff fails when the file is read, not as a broken query at the first run."""
+    good = _ranking_model("10")
+    path = _models_file(tmp_path, f"models:\n  good:\n{good}  feed:\n{_ranking_model(k)}")
+
+    with pytest.raises(ModelsFileError) as info:
+        load_models(path)
+
+    message = str(info.value)
+    assert message.startswith(f"{path}: model 'feed': ")
+    assert problem in message
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [

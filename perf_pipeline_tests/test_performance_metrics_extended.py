@@ -25,6 +25,7 @@ from perf_pipeline.metrics.performance import (
     NULL_SEGMENT,
     model_metrics,
 )
+from perf_pipeline.metrics.registry import Metric
 from perf_pipeline_tests.test_performance_metrics import (
     COVERAGE_REL,
     POSITIVE,
@@ -436,6 +437,12 @@ def test_multiclass_wilson_intervals(
 # ---------------------------------------------------------------------------------------------
 
 K = 3
+# The list form, out of order on purpose: every cutoff must come out, each with its own values.
+CUTOFF_FORMS: dict[str, int | list[int]] = {"one_cutoff": K, "three_cutoffs": [5, 2, 3]}
+
+
+def _cutoffs(form: int | list[int]) -> list[int]:
+    return [form] if isinstance(form, int) else list(form)
 
 
 def _ranking_frame(seed: int = 5) -> pd.DataFrame:
@@ -462,7 +469,7 @@ def _ranking_frame(seed: int = 5) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _ndcg_reference(shown: list[str], relevant: set[str]) -> float:
+def _ndcg_reference(shown: list[str], relevant: set[str], k: int) -> float:
     """sklearn's ndcg_score@k on the shown items followed by the relevant items never shown.
 
     Unshown relevant items get scores below every shown item, so they count in the ideal DCG
@@ -470,39 +477,65 @@ def _ndcg_reference(shown: list[str], relevant: set[str]) -> float:
     least k items were shown; a shorter list is first padded to k with never-relevant
     placeholders, which is what an empty slot is (no gain).
     """
-    padded = shown + [f"__empty_{j}" for j in range(K - len(shown))]
+    padded = shown + [f"__empty_{j}" for j in range(k - len(shown))]
     items = padded + sorted(relevant - set(shown))
     truth = np.array([[float(x in relevant) for x in items]])
     score = np.array([[len(items) - i for i in range(len(items))]], dtype=float)
-    return float(skm.ndcg_score(truth, score, k=K))
+    return float(skm.ndcg_score(truth, score, k=k))
 
 
-def _ranking_reference(rows: pd.DataFrame) -> dict[str, float | None]:
-    """Straightforward Python per request (sklearn has no precision/recall/hit rate@k or mrr)."""
+def _ranking_reference(rows: pd.DataFrame, cutoffs: list[int]) -> dict[str, float | None]:
+    """Straightforward Python per request (sklearn has no precision/recall/hit rate@k or mrr):
+    mrr once, the others once per cutoff."""
     rows = rows[rows["label"].notna()]
-    names = [f"precision_at_{K}", f"recall_at_{K}", f"ndcg_at_{K}", "mrr", f"hit_rate_at_{K}"]
-    if rows.empty:
-        return dict.fromkeys(names)
-    precision, recall, ndcg, rr, hit = [], [], [], [], []
-    for shown_json, label_json in zip(rows["prediction"], rows["label"], strict=True):
-        shown, relevant = json.loads(shown_json), set(json.loads(label_json))
-        hits = sum(x in relevant for x in shown[:K])
-        precision.append(hits / K)
-        hit.append(float(hits > 0))
+    requests = [
+        (json.loads(shown), set(json.loads(label)))
+        for shown, label in zip(rows["prediction"], rows["label"], strict=True)
+    ]
+    rr = []
+    for shown, relevant in requests:
         first = [i for i, x in enumerate(shown, start=1) if x in relevant]
         rr.append(1 / first[0] if first else 0.0)
+    values: dict[str, list[float]] = {"mrr": rr}
+    for k in cutoffs:
+        values |= _at_k_reference(requests, k)
+    return {n: (float(np.mean(v)) if v else None) for n, v in values.items()}
+
+
+def _at_k_reference(requests: list[tuple[list[str], set[str]]], k: int) -> dict[str, list[float]]:
+    """Per-request precision, recall, nDCG and hit rate at k (recall and nDCG only for requests
+    with a relevant item)."""
+    precision, recall, ndcg, hit = [], [], [], []
+    for shown, relevant in requests:
+        hits = sum(x in relevant for x in shown[:k])
+        precision.append(hits / k)
+        hit.append(float(hits > 0))
         if relevant:
             recall.append(hits / len(relevant))
-            ndcg.append(_ndcg_reference(shown, relevant))
-    values = [precision, recall, ndcg, rr, hit]
-    return {n: (float(np.mean(v)) if v else None) for n, v in zip(names, values, strict=True)}
+            ndcg.append(_ndcg_reference(shown, relevant, k))
+    return {
+        f"precision_at_{k}": precision,
+        f"recall_at_{k}": recall,
+        f"ndcg_at_{k}": ndcg,
+        f"hit_rate_at_{k}": hit,
+    }
+
+
+def _ranking_model(k: int | list[int]) -> ModelConfig:
+    return ModelConfig(
+        model_id="feed", task=Task.RANKING, k=k, segments=["device"], start_date=START
+    )
+
+
+@pytest.fixture(scope="module", params=list(CUTOFF_FORMS.values()), ids=list(CUTOFF_FORMS))
+def ranking_cutoffs(request: pytest.FixtureRequest) -> int | list[int]:
+    """The `k` of the models file, as written there (one int or a list)."""
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def ranking_model() -> ModelConfig:
-    return ModelConfig(
-        model_id="feed", task=Task.RANKING, k=K, segments=["device"], start_date=START
-    )
+def ranking_model(ranking_cutoffs: int | list[int]) -> ModelConfig:
+    return _ranking_model(ranking_cutoffs)
 
 
 @pytest.fixture(scope="module")
@@ -510,35 +543,43 @@ def ranking_data() -> pd.DataFrame:
     return _ranking_frame()
 
 
+def _ranking_performance(model: ModelConfig, data: pd.DataFrame) -> pd.DataFrame:
+    con = duckdb.connect()
+    _register(con, "scored", data)
+    return compute_performance(con, model, "scored")
+
+
 @pytest.fixture(scope="module")
 def ranking_result(ranking_model: ModelConfig, ranking_data: pd.DataFrame) -> pd.DataFrame:
-    con = duckdb.connect()
-    _register(con, "scored", ranking_data)
-    return compute_performance(con, ranking_model, "scored")
+    return _ranking_performance(ranking_model, ranking_data)
 
 
 def test_ranking_data_holds_unshown_relevant_items(ranking_data: pd.DataFrame) -> None:
     """nDCG's ideal DCG counts relevant items never shown; the data must exercise that, for
     full lists (the plain sklearn comparison) and for lists shorter than k (padded)."""
-    full = short = 0
-    for shown_json, label_json in ranking_data[["prediction", "label"]].dropna().to_numpy():
-        shown, relevant = json.loads(shown_json), set(json.loads(label_json))
-        # Only counts when an unshown item changes the ideal DCG: more relevant items than the
-        # shown top k holds, and fewer than k of them in it.
-        shown_relevant = len(relevant & set(shown[:K]))
-        if relevant - set(shown) and shown_relevant < min(K, len(relevant)):
-            full += len(shown) >= K
-            short += len(shown) < K
-    assert full > 100 and short > 20, (full, short)
+    for k in sorted({k for form in CUTOFF_FORMS.values() for k in _cutoffs(form)}):
+        full = short = 0
+        for shown_json, label_json in ranking_data[["prediction", "label"]].dropna().to_numpy():
+            shown, relevant = json.loads(shown_json), set(json.loads(label_json))
+            # Only counts when an unshown item changes the ideal DCG: more relevant items than
+            # the shown top k holds, and fewer than k of them in it.
+            shown_relevant = len(relevant & set(shown[:k]))
+            if relevant - set(shown) and shown_relevant < min(k, len(relevant)):
+                full += len(shown) >= k
+                short += len(shown) < k
+        # Every request shows at least two items, so no list is shorter than a cutoff of 2.
+        assert full > 100 and (short > 20 or k <= 2), (k, full, short)
 
 
-def test_ranking_metrics(ranking_result: pd.DataFrame, ranking_data: pd.DataFrame) -> None:
-    result, data = ranking_result, ranking_data
+def test_ranking_metrics(
+    ranking_result: pd.DataFrame, ranking_data: pd.DataFrame, ranking_cutoffs: int | list[int]
+) -> None:
+    result, data, cutoffs = ranking_result, ranking_data, _cutoffs(ranking_cutoffs)
     checked = 0
     for (day, column, value), group in _groups(result):
         rows = _group_rows(data, day, column, value)
         actual = _values(group, estimated=False)
-        expected = _ranking_reference(rows)
+        expected = _ranking_reference(rows, cutoffs)
         assert set(actual) == set(expected)
         for metric, want in expected.items():
             _assert_close(actual[metric], want, f"{day} {column}={value} {metric}")
@@ -546,21 +587,62 @@ def test_ranking_metrics(ranking_result: pd.DataFrame, ranking_data: pd.DataFram
         assert (group["n"] == rows["label"].notna().sum()).all()
         coverage = rows["label"].notna().mean()
         assert group["label_coverage"].to_numpy() == pytest.approx(coverage, rel=COVERAGE_REL)
-    assert checked >= 25
+    assert checked >= 25 * len(cutoffs)
     assert metric_direction(Task.RANKING, "ndcg_at_10") is True
     assert set(result["segment_value"]) >= {ALL, "phone"}
     assert NULL_SEGMENT not in set(result["segment_value"])
 
 
-def _ranking_counts(labelled: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    hits = [
-        any(x in set(json.loads(label)) for x in json.loads(shown)[:K])
-        for shown, label in zip(labelled["prediction"], labelled["label"], strict=True)
+def test_ranking_metrics_come_in_cutoff_order() -> None:
+    """Whatever order the file lists the cutoffs in, each metric's cutoffs come out ascending."""
+    names = [m.name for m in model_metrics(_ranking_model([5, 2, 3]))]
+    assert names == [
+        *(f"precision_at_{k}" for k in (2, 3, 5)),
+        *(f"recall_at_{k}" for k in (2, 3, 5)),
+        *(f"ndcg_at_{k}" for k in (2, 3, 5)),
+        "mrr",
+        *(f"hit_rate_at_{k}" for k in (2, 3, 5)),
     ]
-    return {f"hit_rate_at_{K}": (int(sum(hits)), len(labelled))}
+
+
+def test_one_cutoff_as_an_int_or_a_list_gives_the_same_rows(ranking_data: pd.DataFrame) -> None:
+    """`k: 3` keeps today's metric names and values; `k: [3]` is the same model."""
+    as_int = _ranking_performance(_ranking_model(K), ranking_data)
+    as_list = _ranking_performance(_ranking_model([K]), ranking_data)
+    pd.testing.assert_frame_equal(as_int, as_list)
+    names = {f"precision_at_{K}", f"recall_at_{K}", f"ndcg_at_{K}", "mrr", f"hit_rate_at_{K}"}
+    assert set(as_int["metric"]) == names
+
+
+def test_a_k_template_outside_the_metric_name_is_refused() -> None:
+    """Only a name with `{k}` is repeated per cutoff, so `{k}` elsewhere would have no value."""
+    with pytest.raises(ValueError, match="in its SQL but not in its name"):
+        Metric("hits_total", Task.RANKING, sql="sum(hits_{k})", higher_is_better=True)
+
+
+def _ranking_counts(cutoffs: list[int]) -> Callable[[pd.DataFrame], dict[str, tuple[int, int]]]:
+    def counts(labelled: pd.DataFrame) -> dict[str, tuple[int, int]]:
+        requests = [
+            (json.loads(shown), set(json.loads(label)))
+            for shown, label in zip(labelled["prediction"], labelled["label"], strict=True)
+        ]
+        return {
+            f"hit_rate_at_{k}": (
+                sum(any(x in relevant for x in shown[:k]) for shown, relevant in requests),
+                len(labelled),
+            )
+            for k in cutoffs
+        }
+
+    return counts
 
 
 def test_ranking_wilson_intervals(
-    ranking_result: pd.DataFrame, ranking_data: pd.DataFrame, ranking_model: ModelConfig
+    ranking_result: pd.DataFrame,
+    ranking_data: pd.DataFrame,
+    ranking_model: ModelConfig,
+    ranking_cutoffs: int | list[int],
 ) -> None:
-    assert _assert_wilson(ranking_result, ranking_data, ranking_model, _ranking_counts) >= 6
+    counts = _ranking_counts(_cutoffs(ranking_cutoffs))
+    checked = _assert_wilson(ranking_result, ranking_data, ranking_model, counts)
+    assert checked >= 6 * len(_cutoffs(ranking_cutoffs))

@@ -34,9 +34,10 @@ Rows of the output:
   groups compared (labelled rows for equal opportunity); `label_coverage` is the day's.
 - Ranking: labels are JSON lists of engaged item ids; a NULL label is an unlabelled request, an
   empty list a labelled request with no relevant item (0 for precision, hit rate and mrr; left
-  out of recall and nDCG, which are undefined without a relevant item). nDCG uses binary
-  relevance over the top k shown, normalized by the ideal DCG of min(k, #relevant) items; mrr
-  looks at the whole shown list. See `registry` for every formula.
+  out of recall and nDCG, which are undefined without a relevant item). Each configured cutoff k
+  gets its own precision, recall, nDCG and hit rate at k. nDCG uses binary relevance over the top
+  k shown, normalized by the ideal DCG of min(k, #relevant) items; mrr looks at the whole shown
+  list, so there is one per model. See `registry` for every formula.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def performance_sql(
 
 def model_metrics(model: ModelConfig) -> list[Metric]:
     """The model's metrics with every template filled in (`ndcg_at_10`, `recall_class_cat`)."""
-    ctx = Context(k=model.k, classes=tuple(str(c) for c in model.classes))
+    ctx = Context(cutoffs=tuple(model.k), classes=tuple(str(c) for c in model.classes))
     return [concrete for entry in METRICS.get(model.task, ()) for concrete in entry.concrete(ctx)]
 
 
@@ -240,23 +241,35 @@ def _item_list(column: str, types: Mapping[str, str]) -> str:
     return f"""from_json(CAST({quoted} AS VARCHAR), '["VARCHAR"]')"""
 
 
+# Whether a shown item is one the request engaged with.
+_RELEVANT = "lambda x: list_contains(__pp_rel, x)"
+
+
 def _ranking_columns(model: ModelConfig, types: Mapping[str, str]) -> RowColumns:
-    """Per-request quantities of the top k, computed once per request before the unpivot."""
-    if not model.k or model.k < 1:
-        raise ValueError(f"model {model.model_id!r}: ranking needs a positive k")
-    k = int(model.k)
-    relevant = "lambda x: list_contains(__pp_rel, x)"
-    gain = "lambda x, i: CASE WHEN list_contains(__pp_rel, x) THEN 1 / log2(i + 1) ELSE 0 END"
+    """Per-request quantities, computed once per request before the unpivot; those of the top k
+    once per cutoff, so every cutoff's metrics share one pass over the rows."""
+    if not model.k or min(model.k) < 1:
+        raise ValueError(f"model {model.model_id!r}: ranking needs positive cutoffs 'k'")
+    columns = {
+        "labelled": "__pp_rel IS NOT NULL",
+        "n_rel": "len(__pp_rel)",
+        "rr": f"coalesce(1 / list_position(list_transform(__pp_items, {_RELEVANT}), true), 0)",
+    }
+    for k in model.k:
+        columns |= _cutoff_columns(int(k))
     return {
         "__pp_items": _item_list("prediction", types),
         "__pp_rel": f"list_distinct({_item_list('label', types)})",
-    }, {
-        "labelled": "__pp_rel IS NOT NULL",
-        "hits": f"len(list_filter(__pp_items[1:{k}], {relevant}))",
-        "n_rel": "len(__pp_rel)",
-        "rr": f"coalesce(1 / list_position(list_transform(__pp_items, {relevant}), true), 0)",
-        "dcg": f"coalesce(list_sum(list_transform(__pp_items[1:{k}], {gain})), 0)",
-        "idcg": f"list_sum(list_transform(range(1, least({k}, len(__pp_rel)) + 1), "
+    }, columns
+
+
+def _cutoff_columns(k: int) -> dict[str, str]:
+    """`hits_<k>`, `dcg_<k>` and `idcg_<k>`: what the registry's `{k}` metrics read."""
+    gain = "lambda x, i: CASE WHEN list_contains(__pp_rel, x) THEN 1 / log2(i + 1) ELSE 0 END"
+    return {
+        f"hits_{k}": f"len(list_filter(__pp_items[1:{k}], {_RELEVANT}))",
+        f"dcg_{k}": f"coalesce(list_sum(list_transform(__pp_items[1:{k}], {gain})), 0)",
+        f"idcg_{k}": f"list_sum(list_transform(range(1, least({k}, len(__pp_rel)) + 1), "
         "lambda i: 1 / log2(i + 1)))",
     }
 

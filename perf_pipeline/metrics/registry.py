@@ -15,15 +15,18 @@ Metric SQL sees one row per prediction, already normalized per task (see
   DOUBLE[] (the `score_<class>` columns in `classes` order; NULL unless every score is present
   and the label is a known class, so score-based metrics all use the same rows).
 - regression: `y` DOUBLE (label) and `yhat` DOUBLE (prediction).
-- ranking (one row per request): `hits` (items of the top k that are relevant), `n_rel`
-  (distinct relevant items), `rr` (reciprocal rank of the first relevant item in the whole shown
-  list, 0 if none), `dcg` and `idcg` (binary-relevance DCG of the top k and of the ideal top k).
+- ranking (one row per request): `n_rel` (distinct relevant items), `rr` (reciprocal rank of
+  the first relevant item in the whole shown list, 0 if none) and, for each configured cutoff k,
+  `hits_<k>` (items of the top k that are relevant), `dcg_<k>` and `idcg_<k>` (binary-relevance
+  DCG of the top k and of the ideal top k).
 
-Templates: a metric's name and SQL may contain `{k}` (the model's ranking cutoff) and
-`{n_classes}`; a `per_class` metric is repeated for each configured class with `{i}` its 1-based
-index and `{cls}` its text (names only). SQL that depends on the class list in ways a template
-cannot express is a function of the `Context`. `se_sql` may use `{value}` for the metric's own
-aggregate.
+Templates: a metric whose name contains `{k}` is repeated for each of the model's ranking cutoffs,
+`{k}` standing for that cutoff in its name and SQL (so `avg(dcg_{k} / NULLIF(idcg_{k}, 0))`
+reads the columns of its own cutoff); a metric whose name lacks `{k}` may not use it. Name and
+SQL may also contain `{n_classes}`; a `per_class` metric is repeated for each configured class
+with `{i}` its 1-based index and `{cls}` its text (names only). SQL that depends on the class
+list in ways a template cannot express is a function of the `Context`. `se_sql` may use
+`{value}` for the metric's own aggregate.
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ __all__ = ["ECE_BINS", "METRICS", "Context", "Metric", "metric_direction"]
 
 @dataclass(frozen=True)
 class Context:
-    """What a model contributes to its metrics' SQL: the ranking cutoff and the class list."""
+    """What a model contributes to its metrics' SQL: its ranking cutoffs and its class list."""
 
-    k: int | None = None
+    cutoffs: tuple[int, ...] = ()
     classes: tuple[str, ...] = ()
 
 
@@ -93,6 +96,16 @@ class Metric:
             raise ValueError(f"proportion metric {self.name!r} needs estimate_n_sql")
         if self.kind == "proportion" and self.se_sql:
             raise ValueError(f"proportion metric {self.name!r} uses the Wilson interval")
+        if "{k}" not in self.name and any("{k}" in text for text in self._texts()):
+            # Only a name with `{k}` is repeated per cutoff; elsewhere `{k}` has no one value.
+            raise ValueError(f"metric {self.name!r} uses {{k}} in its SQL but not in its name")
+
+    def _texts(self) -> list[str]:
+        """The entry's SQL written as plain text (functions of the `Context` cannot be read)."""
+        texts = [self.sql, self.n_sql, self.se_sql, self.estimate_sql, self.estimate_n_sql]
+        if not callable(self.row_sql):
+            texts += [part for row in self.row_sql for part in row]
+        return [text for text in texts if isinstance(text, str)]
 
     def matches(self, name: str) -> bool:
         """Whether `name` is this metric once its templates are filled in (`ndcg_at_10`)."""
@@ -100,16 +113,18 @@ class Metric:
         return re.fullmatch(pattern, name) is not None
 
     def concrete(self, ctx: Context) -> list[Metric]:
-        """The entries this metric stands for in one model, every template filled in."""
-        if not self.per_class:
-            return [self._fill(ctx, {})]
-        return [
-            self._fill(ctx, {"{i}": str(i), "{cls}": cls})
-            for i, cls in enumerate(ctx.classes, start=1)
-        ]
+        """The entries this metric stands for in one model, every template filled in: one per
+        ranking cutoff when its name holds `{k}`, times one per class when it is `per_class`."""
+        cutoffs: list[dict[str, str]] = [{}]
+        if "{k}" in self.name:
+            cutoffs = [{"{k}": str(k)} for k in ctx.cutoffs]
+        classes: list[dict[str, str]] = [{}]
+        if self.per_class:
+            classes = [{"{i}": str(i), "{cls}": c} for i, c in enumerate(ctx.classes, start=1)]
+        return [self._fill(ctx, {**cutoff, **cls}) for cutoff in cutoffs for cls in classes]
 
     def _fill(self, ctx: Context, extra: dict[str, str]) -> Metric:
-        tokens = {"{k}": str(ctx.k), "{n_classes}": str(len(ctx.classes)), **extra}
+        tokens = {"{n_classes}": str(len(ctx.classes)), **extra}
 
         def fill(text: SqlText | None) -> str | None:
             if text is None:
@@ -530,15 +545,16 @@ _REGRESSION = (
 # ---------------------------------------------------------------------------------------------
 
 _RANKING = (
-    Metric("precision_at_{k}", _K, sql="avg(hits / {k})", higher_is_better=True),
+    Metric("precision_at_{k}", _K, sql="avg(hits_{k} / {k})", higher_is_better=True),
     # Requests with no relevant item have no recall and no nDCG: they are left out of the mean.
-    Metric("recall_at_{k}", _K, sql="avg(hits / NULLIF(n_rel, 0))", higher_is_better=True),
-    Metric("ndcg_at_{k}", _K, sql="avg(dcg / NULLIF(idcg, 0))", higher_is_better=True),
+    Metric("recall_at_{k}", _K, sql="avg(hits_{k} / NULLIF(n_rel, 0))", higher_is_better=True),
+    Metric("ndcg_at_{k}", _K, sql="avg(dcg_{k} / NULLIF(idcg_{k}, 0))", higher_is_better=True),
+    # The rank of the first relevant item in the whole shown list: one value for every cutoff.
     Metric("mrr", _K, sql="avg(rr)", higher_is_better=True),
     Metric(
         "hit_rate_at_{k}",
         _K,
-        sql="avg(CAST(hits > 0 AS DOUBLE))",
+        sql="avg(CAST(hits_{k} > 0 AS DOUBLE))",
         higher_is_better=True,
         kind="proportion",
         n_sql="count(*)",
