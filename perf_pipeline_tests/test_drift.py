@@ -346,6 +346,32 @@ def _evidently_column(ref: pd.Series, cur: pd.Series, kind: str) -> tuple[str, f
     return stattest.name, float(result.drift_score), bool(result.drifted)
 
 
+# The frame's drift columns (`_frame`) and their kinds.
+FRAME_KINDS = {
+    "income": NUMERICAL,
+    "n_cards": NUMERICAL,
+    "region": CATEGORICAL,
+    "prediction": CATEGORICAL,
+    "score": NUMERICAL,
+}
+
+
+def assert_rows_match_evidently(
+    rows: pd.DataFrame, reference: pd.DataFrame, current: pd.DataFrame
+) -> None:
+    """Each column's row (indexed by column) against Evidently's own test on the same data:
+    method, drift score and verdict; SciPy's statistic; Evidently's PSI."""
+    for column, kind in FRAME_KINDS.items():
+        row = rows.loc[column]
+        name, score, drifted = _evidently_column(reference[column], current[column], kind)
+        assert row["method"] == name, column
+        assert _score_of(row) == pytest.approx(score, rel=RTOL, abs=1e-300), column
+        assert bool(row["drifted"]) == drifted, column
+        _assert_scipy_statistic(row, reference[column], current[column], kind)
+        psi_score, _ = _evidently("psi", reference[column], current[column], kind)
+        assert row["psi"] == pytest.approx(psi_score, rel=RTOL), column
+
+
 @pytest.mark.parametrize("ref_rows", [800, 3000])
 def test_table_matches_evidently_column_by_column(ref_rows: int) -> None:
     rng = np.random.default_rng(10)
@@ -354,19 +380,9 @@ def test_table_matches_evidently_column_by_column(ref_rows: int) -> None:
     current = _frame(rng, 400, shift=0.6).assign(date=DAY1)
     table = compute_drift(build_reference_profile(reference, model), current, model, "file")
 
-    kinds = {"income": NUMERICAL, "n_cards": NUMERICAL, "region": CATEGORICAL}
-    kinds |= {"prediction": CATEGORICAL, "score": NUMERICAL}
     assert list(table.columns) == OUTPUT_COLUMNS
-    assert list(table["column"]) == [*kinds, DATASET_COLUMN]
-    for column, kind in kinds.items():
-        row = table.set_index("column").loc[column]
-        name, score, drifted = _evidently_column(reference[column], current[column], kind)
-        assert row["method"] == name
-        assert _score_of(row) == pytest.approx(score, rel=RTOL, abs=1e-300)
-        assert bool(row["drifted"]) == drifted
-        _assert_scipy_statistic(row, reference[column], current[column], kind)
-        psi_score, _ = _evidently("psi", reference[column], current[column], kind)
-        assert row["psi"] == pytest.approx(psi_score, rel=RTOL)
+    assert list(table["column"]) == [*FRAME_KINDS, DATASET_COLUMN]
+    assert_rows_match_evidently(table.set_index("column"), reference, current)
     assert set(table["reference_kind"]) == {"file"}
     assert set(table["model_id"]) == {"loans"}
 

@@ -20,10 +20,10 @@ from test_drift import (
     RTOL,
     _assert_scipy_statistic,
     _evidently,
-    _evidently_column,
     _frame,
     _model,
     _score_of,
+    assert_rows_match_evidently,
 )
 
 from perf_pipeline.config import ModelConfig
@@ -90,17 +90,7 @@ def test_sql_table_matches_evidently_column_by_column(ref_rows: int) -> None:
     reference = _frame(rng, ref_rows)
     current = _frame(rng, 500, shift=0.5).assign(date=DAY1)
     table = compute_drift_sql(_con(ref=reference, cur=current), _model(), "ref", "cur", "file")
-    kinds = {"income": NUMERICAL, "n_cards": NUMERICAL, "region": CATEGORICAL}
-    kinds |= {"prediction": CATEGORICAL, "score": NUMERICAL}
-    rows = table.set_index("column")
-    for column, kind in kinds.items():
-        name, score, drifted = _evidently_column(reference[column], current[column], kind)
-        assert rows.loc[column, "method"] == name
-        assert _score_of(rows.loc[column]) == pytest.approx(score, rel=RTOL, abs=1e-300)
-        assert bool(rows.loc[column, "drifted"]) == drifted
-        _assert_scipy_statistic(rows.loc[column], reference[column], current[column], kind)
-        psi_score, _ = _evidently("psi", reference[column], current[column], kind)
-        assert rows.loc[column, "psi"] == pytest.approx(psi_score, rel=RTOL)
+    assert_rows_match_evidently(table.set_index("column"), reference, current)
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")

@@ -20,7 +20,7 @@ from test_drift import (
     _evidently_column,
     _frame,
     _model,
-    _score_of,
+    assert_rows_match_evidently,
 )
 
 from perf_pipeline.config import ModelConfig, ModelsFileError, load_models
@@ -171,16 +171,7 @@ def test_trailing_reference_is_the_previous_n_days(tmp_path: Path) -> None:
         assert not np.allclose(day5["statistic"].astype(float), other["statistic"].astype(float))
 
     # Column by column against Evidently with the window as its reference.
-    kinds = {"income": NUMERICAL, "n_cards": NUMERICAL, "region": CATEGORICAL}
-    kinds |= {"prediction": CATEGORICAL, "score": NUMERICAL}
-    rows = day5.set_index("column")
-    reference, current = window(2, 4), frames[_day(5)]
-    for column, kind in kinds.items():
-        name, score, drifted = _evidently_column(reference[column], current[column], kind)
-        assert rows.loc[column, "method"] == name
-        assert _score_of(rows.loc[column]) == pytest.approx(score, rel=RTOL, abs=1e-300)
-        assert bool(rows.loc[column, "drifted"]) == drifted
-        _assert_scipy_statistic(rows.loc[column], reference[column], current[column], kind)
+    assert_rows_match_evidently(day5.set_index("column"), window(2, 4), frames[_day(5)])
 
 
 def test_trailing_window_without_rows_gives_no_drift_rows(tmp_path: Path) -> None:
