@@ -14,7 +14,6 @@ from perf_pipeline.drift.sql import (
     SqlReferenceProfile,
     build_reference_profile_sql,
     compute_drift_sql,
-    configure_spilling,
     drop_reference_profile,
     reference_profile_sql,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "build_reference_profile_sql",
     "compute_drift",
     "compute_drift_sql",
-    "configure_spilling",
     "drift_columns",
     "drop_reference_profile",
     "reference_profile_sql",

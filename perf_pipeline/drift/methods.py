@@ -7,9 +7,10 @@ side of a comparison is summarised once as a `ColumnSample`, so a reference used
 sorted and counted once.
 
 Evidently keeps one "drift score" per column: the p-value for ks/chisquare/z, the distance
-otherwise. We keep the same numbers and verdicts, but store a p-value test's own statistic (as
-SciPy reports it) in `statistic` and its p-value in `p_value`, since that is what both names mean
-to the people reading the table.
+otherwise. We keep the same numbers and verdicts, but store a p-value test's own statistic in
+`statistic` (KS D and chi-square as SciPy reports them; z as Evidently's pooled two-proportion
+formula gives it) and its p-value in `p_value`, since that is what both names mean to the
+people reading the table.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ class TestResult:
 
     `statistic` is the test's own statistic (KS D, chi-square, signed z) or, for distance
     methods, the distance; `p_value` is the p-value of the p-value methods and None otherwise.
-    Users read `statistic` as SciPy reports it, while `threshold` (Evidently's) applies to the
-    p-value for p-value methods: `drift_score` is whichever of the two it applies to.
+    `threshold` (Evidently's) applies to the p-value for p-value methods and to the distance
+    otherwise (`thresholded_value`).
     """
 
     method: str
@@ -91,11 +92,6 @@ class TestResult:
     p_value: float | None
     threshold: float
     drifted: bool | None
-
-    @property
-    def drift_score(self) -> float | None:
-        """Evidently's drift score: the value `threshold` is compared with."""
-        return thresholded_value(self.method, self.statistic, self.p_value)
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray:

@@ -578,12 +578,3 @@ def compute_drift_sql(
                 {"model_id": model.model_id, "date": day, "reference_kind": reference_kind, **row}
             )
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS).astype(_DTYPES)
-
-
-def configure_spilling(
-    con: duckdb.DuckDBPyConnection, temp_directory: str, memory_limit: str | None = None
-) -> None:
-    """Let big sorts and hash tables spill to `temp_directory` instead of failing."""
-    con.execute(f"SET temp_directory = {quote_literal(temp_directory)}")
-    if memory_limit:
-        con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")

@@ -297,7 +297,8 @@ class _RowHelpers:
     """The metrics' per-row helper columns (`Metric.row_sql`), computed over `base`.
 
     A window helper (its SQL holds `{group}`) is computed once per segment grouping, directly
-    over the wide rows, partitioned by (date, labelled[, segment column]), and picked up by that
+    over the wide rows, partitioned by (date, labelled[, the segment's value, NULL as `__null__`]),
+    and picked up by that
     grouping's part of the unpivot. Windowing the unpivoted rows instead sorted every row once
     per grouping with every column as payload: at 1M rows and one segment column, 0.7 s against
     0.3 s. Partitioning by `labelled` keeps unlabelled rows out of the labelled rows' ranks, as
@@ -319,9 +320,11 @@ class _RowHelpers:
 
     @staticmethod
     def column(name: str, grouping: int) -> str:
+        """A grouping's copy of a window helper; the `__` prefix keeps it clear of user columns."""
         return f"__h{grouping}_{name}"
 
     def ranked_sql(self) -> str:
+        """`base` plus every helper: plain ones once, window ones once per grouping."""
         columns = [f"{sql} AS {name}" for name, sql in self.plain]
         for g in range(self.groupings):
             partition = "date, labelled"
@@ -334,6 +337,7 @@ class _RowHelpers:
         return "SELECT *" + "".join(f",\n  {c}" for c in columns) + "\nFROM base"
 
     def selected(self, grouping: int) -> str:
+        """The helper columns one unpivot part carries, under the names the metric SQL uses."""
         names = [name for name, _ in self.plain]
         names += [f"{self.column(name, grouping)} AS {name}" for name, _ in self.windowed]
         return "".join(f", {n}" for n in names)
