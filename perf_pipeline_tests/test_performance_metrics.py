@@ -90,6 +90,13 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) ->
     con.unregister("incoming")
 
 
+def performance_of(model: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """`compute_performance` of `frame`, loaded into a fresh DuckDB with the contract's types."""
+    con = duckdb.connect()
+    _register(con, "scored", frame)
+    return compute_performance(con, model, "scored")
+
+
 def _type(column: str, frame: pd.DataFrame) -> str:
     if column == "date":
         return "DATE"
@@ -135,9 +142,7 @@ def binary_data() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def binary_result(binary_model: ModelConfig, binary_data: pd.DataFrame) -> pd.DataFrame:
-    con = duckdb.connect()
-    _register(con, "scored", binary_data.drop(columns=["y", "yhat"]))
-    return compute_performance(con, binary_model, "scored")
+    return performance_of(binary_model, binary_data.drop(columns=["y", "yhat"]))
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +152,7 @@ def regression_data() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def regression_result(regression_model: ModelConfig, regression_data: pd.DataFrame) -> pd.DataFrame:
-    con = duckdb.connect()
-    _register(con, "scored", regression_data)
-    return compute_performance(con, regression_model, "scored")
+    return performance_of(regression_model, regression_data)
 
 
 def _group_rows(data: pd.DataFrame, day: dt.date, column: str, value: str) -> pd.DataFrame:

@@ -7,7 +7,6 @@ import json
 import warnings
 from collections.abc import Callable
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +16,7 @@ from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW
 
 from perf_pipeline.config import ModelConfig, Task
-from perf_pipeline.metrics import compute_performance, metric_direction
+from perf_pipeline.metrics import metric_direction
 from perf_pipeline.metrics.performance import (
     ALL,
     COLUMNS,
@@ -36,9 +35,9 @@ from perf_pipeline_tests.test_performance_metrics import (
     _binary_truth,
     _group_rows,
     _groups,
-    _register,
     _regression_frame,
     _values,
+    performance_of,
 )
 
 # The two-sided 95 % normal quantile, from SciPy rather than copied from the code under test.
@@ -61,9 +60,7 @@ def binary_result(binary_data: pd.DataFrame) -> pd.DataFrame:
         protected_attributes=[WEIRD, "region"],
         start_date=START,
     )
-    con = duckdb.connect()
-    _register(con, "scored", binary_data.drop(columns=["y", "yhat"]))
-    return compute_performance(con, model, "scored")
+    return performance_of(model, binary_data.drop(columns=["y", "yhat"]))
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +73,7 @@ def regression_result(regression_data: pd.DataFrame) -> pd.DataFrame:
     model = ModelConfig(
         model_id="demand", task=Task.REGRESSION, segments=["store"], start_date=START
     )
-    con = duckdb.connect()
-    _register(con, "scored", regression_data)
-    return compute_performance(con, model, "scored")
+    return performance_of(model, regression_data)
 
 
 def _fairness_reference(rows: pd.DataFrame, attribute: str) -> dict[str, float | None]:
@@ -303,9 +298,7 @@ def multiclass_data() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def multiclass_result(multiclass_model: ModelConfig, multiclass_data: pd.DataFrame) -> pd.DataFrame:
-    con = duckdb.connect()
-    _register(con, "scored", multiclass_data)
-    return compute_performance(con, multiclass_model, "scored")
+    return performance_of(multiclass_model, multiclass_data)
 
 
 def _sklearn_ovr_macro_auc(y: np.ndarray, scores: np.ndarray) -> float:
@@ -543,15 +536,9 @@ def ranking_data() -> pd.DataFrame:
     return _ranking_frame()
 
 
-def _ranking_performance(model: ModelConfig, data: pd.DataFrame) -> pd.DataFrame:
-    con = duckdb.connect()
-    _register(con, "scored", data)
-    return compute_performance(con, model, "scored")
-
-
 @pytest.fixture(scope="module")
 def ranking_result(ranking_model: ModelConfig, ranking_data: pd.DataFrame) -> pd.DataFrame:
-    return _ranking_performance(ranking_model, ranking_data)
+    return performance_of(ranking_model, ranking_data)
 
 
 def test_ranking_data_holds_unshown_relevant_items(ranking_data: pd.DataFrame) -> None:
@@ -607,8 +594,8 @@ def test_ranking_metrics_come_in_cutoff_order() -> None:
 
 def test_one_cutoff_as_an_int_or_a_list_gives_the_same_rows(ranking_data: pd.DataFrame) -> None:
     """`k: 3` keeps today's metric names and values; `k: [3]` is the same model."""
-    as_int = _ranking_performance(_ranking_model(K), ranking_data)
-    as_list = _ranking_performance(_ranking_model([K]), ranking_data)
+    as_int = performance_of(_ranking_model(K), ranking_data)
+    as_list = performance_of(_ranking_model([K]), ranking_data)
     pd.testing.assert_frame_equal(as_int, as_list)
     names = {f"precision_at_{K}", f"recall_at_{K}", f"ndcg_at_{K}", "mrr", f"hit_rate_at_{K}"}
     assert set(as_int["metric"]) == names
