@@ -487,14 +487,23 @@ _MULTICLASS = (
 # Regression
 # ---------------------------------------------------------------------------------------------
 
+
+def _mean_se(term: str, where: str | None = None) -> str:
+    """Standard error of the mean of `term` over the rows `where` keeps (all rows without it):
+    sample sd / √n, the normal approximation every mean-shaped regression error's interval
+    uses."""
+    if where is None:
+        return f"stddev_samp({term}) / sqrt(count(*))"
+    return f"stddev_samp({term}) FILTER (WHERE {where}) / sqrt(count_if({where}))"
+
+
 _REGRESSION = (
     Metric(
         "mae",
         _R,
         sql="avg(abs(y - yhat))",
         higher_is_better=False,
-        # Normal approximation of a mean: mae ± z·sd(|e|)/√n (sample sd).
-        se_sql="stddev_samp(abs(y - yhat)) / sqrt(count(*))",
+        se_sql=_mean_se("abs(y - yhat)"),
         bounds=(0.0, None),
     ),
     Metric(
@@ -502,8 +511,8 @@ _REGRESSION = (
         _R,
         sql="sqrt(avg((y - yhat) * (y - yhat)))",
         higher_is_better=False,
-        # Delta method on MSE: se(mse) = sd(e²)/√n, se(rmse) = se(mse) / (2·rmse).
-        se_sql="stddev_samp((y - yhat) * (y - yhat)) / sqrt(count(*)) / NULLIF(2 * {value}, 0)",
+        # Delta method on MSE: se(rmse) = se(mse) / (2·rmse).
+        se_sql=f"{_mean_se('(y - yhat) * (y - yhat)')} / NULLIF(2 * {{value}}, 0)",
         bounds=(0.0, None),
     ),
     Metric(
@@ -513,8 +522,7 @@ _REGRESSION = (
         # infinite, and sklearn's max(|y|, eps) turns them into ~1e15 that swamps every other row.
         sql="avg(abs(y - yhat) / abs(y)) FILTER (WHERE y <> 0)",
         higher_is_better=False,
-        # Normal approximation of a mean over the rows mape uses: sd(|e|/|y|)/√(#y ≠ 0).
-        se_sql="stddev_samp(abs(y - yhat) / abs(y)) FILTER (WHERE y <> 0) / sqrt(count_if(y <> 0))",
+        se_sql=_mean_se("abs(y - yhat) / abs(y)", where="y <> 0"),
         bounds=(0.0, None),
     ),
     Metric("mape_excluded", _R, sql="count_if(y = 0)", higher_is_better=False),
@@ -534,9 +542,8 @@ _REGRESSION = (
         # direction; alerting reads a rise as the regression.
         sql="avg(yhat - y)",
         higher_is_better=False,
-        # Normal approximation of a mean: mean_error ± z·sd(e)/√n; a bias can have either sign,
-        # so the interval is not clipped.
-        se_sql="stddev_samp(yhat - y) / sqrt(count(*))",
+        # A bias can have either sign, so the interval is not clipped.
+        se_sql=_mean_se("yhat - y"),
     ),
 )
 
