@@ -98,6 +98,12 @@ class ModelConfig(_Strict):
     task: Task
     positive_class: str | int | None = 1
     decision_threshold: float = Field(default=0.5, ge=0, le=1)
+    predicted_class: Literal["logged", "threshold"] = Field(
+        default="logged",
+        description="Binary classifiers: where the predicted class comes from. `logged` takes "
+        "the `prediction` the system acted on and falls back to `score >= decision_threshold` "
+        "only where the log has none; `threshold` always applies the threshold to the score.",
+    )
     classes: list[str | int] = Field(default_factory=list)
     # Ranking cutoffs, sorted: `k: 10` in the file is (10,), `k: [20, 5]` is (5, 20).
     k: tuple[int, ...] = ()
@@ -163,6 +169,25 @@ class ModelConfig(_Strict):
         return self.task in (Task.BINARY_CLASSIFICATION, Task.MULTICLASS_CLASSIFICATION)
 
     @property
+    def binary_classes(self) -> tuple[str, str]:
+        """(negative, positive) class of a binary classifier, as canonical text.
+
+        `classes` names both when given; otherwise the positive class must be 0/1-like and the
+        negative class is the other one, so a label `2`, `yes` or `-1` is never read as negative.
+        """
+        positive = canonical_class_text(self.positive_class)
+        if len(self.classes) == 2:
+            first, second = (canonical_class_text(c) for c in self.classes)
+            return (second, first) if first == positive else (first, second)
+        negative = {"1": "0", "0": "1"}.get(positive)
+        if negative is None:
+            raise ValueError(
+                f"model {self.model_id!r}: positive_class {self.positive_class!r} is not 0 or 1, "
+                "so 'classes' must list both classes"
+            )
+        return negative, positive
+
+    @property
     def input_columns(self) -> list[str]:
         """Every column a prediction log must carry for this model (beyond the fixed ones)."""
         columns = list(self.features.all)
@@ -170,6 +195,23 @@ class ModelConfig(_Strict):
             if column not in columns:
                 columns.append(column)
         return columns
+
+
+def canonical_class_text(value: object) -> str:
+    """A class as the ingest stores it: numbers written one way (`1`, `1.0`, `"1"` are `'1'`).
+
+    Mirrors `perf_pipeline.ingest.rules.canonical_class`, the SQL form of the same rule.
+    """
+    text = str(value).strip()
+    if isinstance(value, bool):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number == number and abs(number) < 1e15 and number == round(number):
+        return str(int(number))
+    return text
 
 
 class ModelsFileError(ValueError):
