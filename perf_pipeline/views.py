@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import duckdb
 
@@ -61,11 +62,31 @@ def _current_signature(paths: DataPaths) -> str | None:
     return marker.read_text(encoding="utf-8")
 
 
+def _opens(paths: DataPaths) -> bool:
+    """Whether a new connection can open the views file (a stray WAL can make it refuse)."""
+    try:
+        duckdb.connect(str(paths.views_db), read_only=True).close()
+    except duckdb.Error:
+        return False
+    return True
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
 def refresh_views(paths: DataPaths) -> bool:
-    """Rebuild the views file if the set of tables with data changed; True when rebuilt."""
+    """Rebuild the views file if the set of tables with data changed, or if it no longer opens;
+    True when rebuilt.
+
+    The file holds nothing but views, so rebuilding it loses nothing: a user connection that
+    wrote to it and was killed leaves a WAL behind, and after the next rename that WAL no longer
+    matches the file and every new connection would refuse to open it. The rebuild therefore
+    removes the replaced file's WAL, and a file that does not open is rebuilt rather than trusted.
+    """
     tables = [t for t in PUBLIC_TABLES if has_files(paths, t)]
     signature = _signature(paths, tables)
-    if _current_signature(paths) == signature:
+    if _current_signature(paths) == signature and _opens(paths):
         return False
     paths.views_db.parent.mkdir(parents=True, exist_ok=True)
     tmp = paths.views_db.with_name(f".{paths.views_db.name}.{uuid.uuid4().hex}.tmp")
@@ -74,10 +95,12 @@ def refresh_views(paths: DataPaths) -> bool:
             for table in tables:
                 con.execute(f"CREATE VIEW {table} AS {view_sql(paths, table)}")
         os.replace(tmp, paths.views_db)
+        # Whatever WAL sits beside the target belonged to the file just replaced.
+        _wal(paths.views_db).unlink(missing_ok=True)
         marker_tmp = tmp.with_suffix(".tables")
         marker_tmp.write_text(signature, encoding="utf-8")
         os.replace(marker_tmp, _signature_file(paths))
     finally:
         tmp.unlink(missing_ok=True)
-        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+        _wal(tmp).unlink(missing_ok=True)
     return True
