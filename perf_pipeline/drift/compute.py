@@ -15,7 +15,6 @@ from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.drift.methods import (
     CATEGORICAL,
     NUMERICAL,
-    P_VALUE_METHODS,
     ColumnSample,
     Kind,
     check_method,
@@ -24,6 +23,7 @@ from perf_pipeline.drift.methods import (
     run_test,
 )
 from perf_pipeline.drift.multiple_testing import benjamini_hochberg, correction_of
+from perf_pipeline.drift.registry import p_value_method_names
 
 DATASET_COLUMN = "__dataset__"
 SHARE_METHOD = "share_of_drifted_columns"
@@ -144,10 +144,11 @@ def _adjust_p_values(column_rows: list[dict[str, object]]) -> None:
     `drifted` follows; the raw p-value is not stored. `statistic` stays the test's own, which
     the correction does not change. Distance columns are left as they are.
     """
+    p_value_methods = p_value_method_names()
     tested = [
         row
         for row in column_rows
-        if row["method"] in P_VALUE_METHODS and row["p_value"] is not None
+        if row["method"] in p_value_methods and row["p_value"] is not None
     ]
     adjusted = benjamini_hochberg([float(row["p_value"]) for row in tested])  # type: ignore[arg-type]
     for row, value in zip(tested, adjusted, strict=True):
@@ -156,7 +157,11 @@ def _adjust_p_values(column_rows: list[dict[str, object]]) -> None:
 
 
 def _dataset_row(column_rows: list[dict[str, object]], share_threshold: float) -> dict[str, object]:
-    """Share of drifted columns among those that could be tested (Evidently's dataset drift)."""
+    """Share of drifted columns among those that could be tested (Evidently's dataset drift).
+
+    The dataset drifts when the share reaches `drift.share_threshold` (`>=`, as Evidently's
+    `drift_share`): that one setting decides, and it is the row's `threshold`.
+    """
     tested = [row["drifted"] for row in column_rows if row["drifted"] is not None]
     share = sum(bool(flag) for flag in tested) / len(tested) if tested else None
     return {

@@ -1,10 +1,9 @@
-"""Drift tests that reproduce Evidently 0.7's legacy stattests number for number.
+"""One column's drift: which method runs (Evidently's default rule or the model's override),
+with which threshold, and what the verdict is.
 
-Users compare our `drift` table with Evidently reports, so every formula, binning rule, threshold
-and comparison (`<=` against `<`) follows `evidently.legacy.calculations.stattests`. Evidently
-itself is not imported: it is slow to load and a daily job only needs these few formulas. Each
-side of a comparison is summarised once as a `ColumnSample`, so a reference used for many days is
-sorted and counted once.
+Users compare our `drift` table with Evidently reports, so the default selection and every
+method's threshold and comparison (`<=` against `<`) follow Evidently 0.7's legacy stattests;
+the numbers come from `kernels`, the per-method facts from the `registry`.
 
 Evidently keeps one "drift score" per column: the p-value for ks/chisquare/z, the distance
 otherwise. We keep the same numbers and verdicts, but store a p-value test's own statistic in
@@ -16,65 +15,41 @@ people reading the table.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
-from typing import Literal
 
-import numpy as np
-import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
-from scipy.stats import _stats_py
+from perf_pipeline.drift import registry
+from perf_pipeline.drift.kernels import (
+    CATEGORICAL,
+    FEW_UNIQUE_VALUES,
+    NUMERICAL,
+    ColumnSample,
+    Kind,
+    ks_p_value_from_statistic,
+    unique_count,
+)
 
-Kind = Literal["numerical", "categorical"]
-NUMERICAL: Kind = "numerical"
-CATEGORICAL: Kind = "categorical"
+__all__ = [
+    "CATEGORICAL",
+    "NUMERICAL",
+    "SMALL_REFERENCE_ROWS",
+    "ColumnSample",
+    "Kind",
+    "TestResult",
+    "check_method",
+    "default_method",
+    "is_drifted",
+    "ks_p_value_from_statistic",
+    "measure",
+    "method_for",
+    "psi_or_none",
+    "result_of",
+    "run_test",
+    "thresholded_value",
+]
 
-# Evidently's StatTest.default_threshold for each method.
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "ks": 0.05,
-    "chisquare": 0.05,
-    "z": 0.05,
-    "wasserstein": 0.1,
-    "jensenshannon": 0.1,
-    "psi": 0.1,
-}
-METHODS = frozenset(DEFAULT_THRESHOLDS)
-P_VALUE_METHODS = frozenset({"ks", "chisquare", "z"})
-NUMERICAL_ONLY_METHODS = frozenset({"ks", "wasserstein"})
-
-# Evidently's switch from p-value tests to distances, and from "few values" to "continuous".
+# Evidently's switch from p-value tests (small references) to distances.
 SMALL_REFERENCE_ROWS = 1000
-FEW_UNIQUE_VALUES = 5
-HISTOGRAM_MIN_UNIQUE = 20
-N_BINS = 30
-# scipy's ks_2samp(method='auto') uses the exact distribution up to this many values per side.
-KS_MAX_EXACT_N = 10_000
-
-
-@dataclass(frozen=True)
-class ColumnSample:
-    """One column on one side of a comparison, nulls and infinities already dropped."""
-
-    kind: Kind
-    values: np.ndarray  # sorted values (numerical only; empty for categorical)
-    keys: np.ndarray  # sorted distinct values
-    counts: np.ndarray  # occurrences of each key
-    std: float  # population std (ddof 0), as Evidently normalises Wasserstein
-
-    @property
-    def n(self) -> int:
-        return int(self.counts.sum())
-
-    @classmethod
-    def from_series(cls, series: pd.Series, kind: Kind) -> ColumnSample:
-        values = _numeric_values(series) if kind == NUMERICAL else _string_values(series)
-        keys, counts = np.unique(values, return_counts=True)
-        if kind == CATEGORICAL:
-            return cls(kind, np.empty(0), keys, counts, math.nan)
-        values = np.sort(values, kind="stable")
-        std = float(np.std(values.astype(np.float64))) if values.size else math.nan
-        return cls(kind, values, keys, counts, std)
+PSI = "psi"
 
 
 @dataclass(frozen=True)
@@ -83,8 +58,8 @@ class TestResult:
 
     `statistic` is the test's own statistic (KS D, chi-square, signed z) or, for distance
     methods, the distance; `p_value` is the p-value of the p-value methods and None otherwise.
-    `threshold` (Evidently's) applies to the p-value for p-value methods and to the distance
-    otherwise (`thresholded_value`).
+    `threshold` applies to the p-value for p-value methods and to the distance otherwise
+    (`thresholded_value`).
     """
 
     method: str
@@ -92,51 +67,6 @@ class TestResult:
     p_value: float | None
     threshold: float
     drifted: bool | None
-
-
-def _numeric_values(series: pd.Series) -> np.ndarray:
-    # Integers stay integers: numpy's Sturges binning treats integer data differently.
-    clean = pd.to_numeric(series, errors="raise").dropna()
-    if pd.api.types.is_bool_dtype(clean) or pd.api.types.is_integer_dtype(clean):
-        return clean.to_numpy(dtype=np.int64)
-    values = clean.to_numpy(dtype=np.float64)
-    return values[np.isfinite(values)]
-
-
-def _string_values(series: pd.Series) -> np.ndarray:
-    # A nullable integer column read through a float keeps "1" from turning into "1.0".
-    clean = series.dropna()
-    if pd.api.types.is_float_dtype(clean) and np.all(np.mod(clean.to_numpy(dtype=float), 1) == 0):
-        clean = clean.astype(np.int64)
-    return clean.astype(str).to_numpy(dtype=str)
-
-
-def _union_keys(reference: ColumnSample, current: ColumnSample) -> np.ndarray:
-    return np.union1d(reference.keys, current.keys)
-
-
-def _counts_on(keys: np.ndarray, sample: ColumnSample) -> np.ndarray:
-    """Occurrences of each of `keys` in `sample`, zero where absent."""
-    out = np.zeros(keys.shape[0], dtype=np.int64)
-    if sample.keys.size == 0:
-        return out
-    pos = np.searchsorted(sample.keys, keys)
-    clipped = np.minimum(pos, sample.keys.size - 1)
-    hit = sample.keys[clipped] == keys
-    out[hit] = sample.counts[clipped[hit]]
-    return out
-
-
-def unique_count(reference: ColumnSample, current: ColumnSample, enough: int) -> int:
-    """Distinct values over both sides, as Evidently counts them to choose a method.
-
-    Counting stops once either side alone has more than `enough`: a large continuous reference
-    would otherwise be merged with every day's values just to learn it has more than five.
-    """
-    largest = max(reference.keys.size, current.keys.size)
-    if largest > enough:
-        return largest
-    return int(_union_keys(reference, current).size)
 
 
 def default_method(reference: ColumnSample, current: ColumnSample) -> str:
@@ -155,196 +85,24 @@ def method_for(kind: Kind, n_reference: int, n_values: int) -> str:
     return "wasserstein" if continuous else "jensenshannon"
 
 
-def ks_test(reference: ColumnSample, current: ColumnSample) -> tuple[float, float]:
-    """`scipy.stats.ks_2samp`'s statistic D and two-sided p-value."""
-    result = stats.ks_2samp(reference.values, current.values)
-    return float(result.statistic), float(result.pvalue)
-
-
-def ks_p_value_from_statistic(statistic: float, n_reference: int, n_current: int) -> float:
-    """`ks_2samp(method='auto')`'s two-sided p-value, from its statistic and the sample sizes.
-
-    The SQL path finds the statistic without the raw arrays, so the p-value is rebuilt here with
-    SciPy's own distribution code and its own switches: the exact distribution when both sides
-    have at most 10,000 values (falling back to the asymptotic one when it cannot be computed),
-    `kstwo.sf(d, round(m n / (m + n)))` otherwise.
-    """
-    d = float(statistic)
-    n1, n2 = int(n_reference), int(n_current)
-    exact_done = False
-    prob = math.nan
-    if max(n1, n2) <= KS_MAX_EXACT_N:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            exact_done, d, prob = _stats_py._attempt_exact_2kssamp(
-                n1, n2, math.gcd(n1, n2), d, "two-sided"
-            )
-    if not exact_done:
-        m, n = sorted([float(n1), float(n2)], reverse=True)
-        prob = stats.kstwo.sf(d, np.round(m * n / (m + n)))
-    return float(np.clip(prob, 0, 1))
-
-
-def chisquare_test(reference: ColumnSample, current: ColumnSample) -> tuple[float, float]:
-    """`scipy.stats.chisquare`'s statistic and p-value, as Evidently calls it.
-
-    Current counts are compared with reference shares scaled to the current size. A value absent
-    from the reference has an expected count of 0: the statistic is +inf and the p-value 0,
-    exactly as in Evidently (which keeps only the p-value). The infinity is stored as it is
-    (DuckDB and Parquet DOUBLE hold it) rather than as NULL, since it is SciPy's true answer.
-    """
-    keys = _union_keys(reference, current)
-    f_exp = _counts_on(keys, reference) * (current.n / reference.n)
-    f_obs = _counts_on(keys, current)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result = stats.chisquare(f_obs, f_exp)
-    return float(result.statistic), float(result.pvalue)
-
-
-def z_test(reference: ColumnSample, current: ColumnSample) -> tuple[float, float]:
-    """Two-proportion z-test of "not the smallest value", two-sided, Evidently's formula.
-
-    The statistic is Evidently's `proportions_diff_z_stat_ind`, signed: reference share minus
-    current share over the pooled standard error (statsmodels' `proportions_ztest` with its
-    default pooled variance gives the same number). When both sides hold one and the same
-    value Evidently skips the test and says p = 1; the shares are then equal, so z is stored
-    as 0, which is what that p-value corresponds to (rather than the 0 / 0 of the formula).
-    """
-    same_constant = (
-        reference.keys.size == 1 and current.keys.size == 1 and reference.keys[0] == current.keys[0]
-    )
-    if same_constant:
-        return 0.0, 1.0
-    first = _union_keys(reference, current)[:1]
-    n1, n2 = reference.n, current.n
-    p1 = float(n1 - _counts_on(first, reference)[0]) / n1
-    p2 = float(n2 - _counts_on(first, current)[0]) / n2
-    pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
-    z = float((p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2)))
-    return z, float(2 * (1 - stats.norm.cdf(np.abs(z))))
-
-
-def wasserstein_norm(reference: ColumnSample, current: ColumnSample) -> float:
-    """First Wasserstein distance over max(reference std, 0.001).
-
-    Same steps as `scipy.stats.wasserstein_distance`, minus re-sorting the reference every day.
-    """
-    u = reference.values.astype(np.float64)
-    v = current.values.astype(np.float64)
-    all_values = np.concatenate((u, v))
-    all_values.sort(kind="mergesort")
-    deltas = np.diff(all_values)
-    u_cdf = u.searchsorted(all_values[:-1], "right") / u.size
-    v_cdf = v.searchsorted(all_values[:-1], "right") / v.size
-    distance_value = float(np.dot(np.abs(u_cdf - v_cdf), deltas))
-    return distance_value / max(reference.std, 0.001)
-
-
-def _histogram_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    # np.histogram's own counting for explicit edges: last bin closed on the right.
-    cum = np.concatenate(
-        (
-            sorted_values.searchsorted(edges[:-1], "left"),
-            sorted_values.searchsorted(edges[-1:], "right"),
-        )
-    )
-    return np.diff(cum)
-
-
-def _fill_zeros(shares: np.ndarray) -> np.ndarray:
-    """Evidently's floor for empty bins, so PSI's log stays finite."""
-    smallest = shares[shares != 0].min()
-    floor = smallest / 10**6 if smallest <= 0.0001 else 0.0001
-    return np.where(shares == 0, floor, shares)
-
-
-def uses_histogram(reference: ColumnSample) -> bool:
-    """Evidently bins numbers with more than 20 distinct reference values, counts the rest."""
-    return reference.kind == NUMERICAL and reference.keys.size > HISTOGRAM_MIN_UNIQUE
-
-
-def binned_counts(reference: ColumnSample, current: ColumnSample) -> tuple[np.ndarray, np.ndarray]:
-    """Evidently's `get_binned_data` before normalising: counts per Sturges bin or per value.
-
-    Histogram bins span both sides together; values are compared over the union of both sides.
-    """
-    if uses_histogram(reference):
-        edges = np.histogram_bin_edges(
-            np.concatenate((reference.values, current.values)), bins="sturges"
-        )
-        return _histogram_counts(reference.values, edges), _histogram_counts(current.values, edges)
-    keys = _union_keys(reference, current)
-    return _counts_on(keys, reference), _counts_on(keys, current)
-
-
-def shares_from_counts(
-    ref_counts: np.ndarray, cur_counts: np.ndarray, fill_zeros: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Counts over the same bins as shares of each side, zeros floored for PSI."""
-    ref_shares = ref_counts / ref_counts.sum()
-    cur_shares = cur_counts / cur_counts.sum()
-    if fill_zeros:
-        return _fill_zeros(ref_shares), _fill_zeros(cur_shares)
-    return ref_shares, cur_shares
-
-
-def binned_shares(
-    reference: ColumnSample, current: ColumnSample, fill_zeros: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Evidently's `get_binned_data`: shares per Sturges bin or per value."""
-    return shares_from_counts(*binned_counts(reference, current), fill_zeros=fill_zeros)
-
-
-def jensenshannon_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    ref_shares, cur_shares = shares_from_counts(ref_counts, cur_counts, fill_zeros=False)
-    return float(distance.jensenshannon(ref_shares, cur_shares))
-
-
-def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    ref_shares, cur_shares = shares_from_counts(ref_counts, cur_counts, fill_zeros=True)
-    return float(np.sum((ref_shares - cur_shares) * np.log(ref_shares / cur_shares)))
-
-
-def jensenshannon_distance(reference: ColumnSample, current: ColumnSample) -> float:
-    return jensenshannon_from_counts(*binned_counts(reference, current))
-
-
-def psi(reference: ColumnSample, current: ColumnSample) -> float:
-    return psi_from_counts(*binned_counts(reference, current))
-
-
-_P_VALUE_TESTS = {"ks": ks_test, "chisquare": chisquare_test, "z": z_test}
-_DISTANCES = {
-    "wasserstein": wasserstein_norm,
-    "jensenshannon": jensenshannon_distance,
-    "psi": psi,
-}
-
-
 def measure(
     method: str, reference: ColumnSample, current: ColumnSample
 ) -> tuple[float, float | None]:
     """`(statistic, p_value)` of one method on two non-empty sides; p_value None for distances."""
-    if method in _P_VALUE_TESTS:
-        return _P_VALUE_TESTS[method](reference, current)
-    return _DISTANCES[method](reference, current), None
+    return registry.get(method).measure(reference, current)
 
 
 def thresholded_value(method: str, statistic: float | None, p_value: float | None) -> float | None:
     """What `threshold` applies to: the p-value for p-value methods, the distance otherwise."""
-    return p_value if method in P_VALUE_METHODS else statistic
+    return registry.get(method).thresholded(statistic, p_value)
 
 
 def is_drifted(method: str, score: float, threshold: float) -> bool:
-    """Evidently's comparisons: KS uses `<=`, chi-square and z `<`, distances `>=`.
+    """The method's own comparison (Evidently's: KS `<=`, chi-square and z `<`, distances `>=`).
 
     `score` is the p-value for p-value methods (never their statistic), the distance otherwise.
     """
-    if method == "ks":
-        return bool(score <= threshold)
-    if method in P_VALUE_METHODS:
-        return bool(score < threshold)
-    return bool(score >= threshold)
+    return registry.get(method).is_drifted(score, threshold)
 
 
 def result_of(method: str, statistic: float, p_value: float | None, threshold: float) -> TestResult:
@@ -353,25 +111,34 @@ def result_of(method: str, statistic: float, p_value: float | None, threshold: f
     When the value `threshold` applies to is NaN nothing is known, so the row is all NULL, as
     for an empty side.
     """
-    score = thresholded_value(method, statistic, p_value)
+    entry = registry.get(method)
+    score = entry.thresholded(statistic, p_value)
     if score is None or math.isnan(score):
         return TestResult(method, None, None, threshold, None)
     stored_statistic = None if math.isnan(statistic) else float(statistic)
     stored_p_value = None if p_value is None else float(p_value)
     return TestResult(
-        method, stored_statistic, stored_p_value, threshold, is_drifted(method, score, threshold)
+        method, stored_statistic, stored_p_value, threshold, entry.is_drifted(score, threshold)
     )
 
 
 def check_method(method: str, kind: Kind, column: str) -> None:
     """Fail when the config is loaded, not halfway through a backfill."""
-    if method not in METHODS:
+    if method not in registry.method_names():
         raise ValueError(
             f"drift method {method!r} for column {column!r} is unknown; "
-            f"choose one of {sorted(METHODS)}"
+            f"choose one of {sorted(registry.method_names())}"
         )
-    if method in NUMERICAL_ONLY_METHODS and kind != NUMERICAL:
-        raise ValueError(f"drift method {method!r} needs a numerical column; {column!r} is {kind}")
+    kinds = registry.get(method).kinds
+    if kind not in kinds:
+        raise ValueError(
+            f"drift method {method!r} needs a {' or '.join(kinds)} column; {column!r} is {kind}"
+        )
+
+
+def default_threshold(method: str, threshold: float | None) -> float:
+    """The configured threshold, or the method's default."""
+    return registry.get(method).default_threshold if threshold is None else float(threshold)
 
 
 def run_test(
@@ -382,7 +149,7 @@ def run_test(
 ) -> TestResult:
     """One column's drift: the default method unless one is given; NULL when a side is empty."""
     method = method or default_method(reference, current)
-    threshold = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+    threshold = default_threshold(method, threshold)
     if reference.n == 0 or current.n == 0:
         return TestResult(method, None, None, threshold, None)
     statistic, p_value = measure(method, reference, current)
@@ -393,4 +160,4 @@ def psi_or_none(reference: ColumnSample, current: ColumnSample) -> float | None:
     """PSI alongside every column; NULL when a side is empty."""
     if reference.n == 0 or current.n == 0:
         return None
-    return psi(reference, current)
+    return measure(PSI, reference, current)[0]

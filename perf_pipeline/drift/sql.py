@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from perf_pipeline.config import ModelConfig
+from perf_pipeline.drift import registry
 from perf_pipeline.drift.compute import (
     _DTYPES,
     OUTPUT_COLUMNS,
@@ -42,22 +43,16 @@ from perf_pipeline.drift.compute import (
     drift_columns,
     finish_day,
 )
-from perf_pipeline.drift.methods import (
-    DEFAULT_THRESHOLDS,
+from perf_pipeline.drift.kernels import (
     FEW_UNIQUE_VALUES,
     HISTOGRAM_MIN_UNIQUE,
     NUMERICAL,
     ColumnSample,
+    EcdfSummary,
     Kind,
     binned_counts,
-    chisquare_test,
-    jensenshannon_from_counts,
-    ks_p_value_from_statistic,
-    method_for,
-    psi_from_counts,
-    result_of,
-    z_test,
 )
+from perf_pipeline.drift.methods import PSI, default_threshold, method_for, result_of
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
 
@@ -155,15 +150,20 @@ class Side:
         """Rows among the first `positions` sorted values: maps a searchsorted index to a count."""
         return positions if self._cumulative is None else self._cumulative[positions]
 
-    def sample(self) -> ColumnSample:
-        """Distinct values and counts, for the methods that compare value by value."""
+    def sample(self, with_values: bool = False) -> ColumnSample:
+        """Distinct values and counts, for the methods that compare value by value; `with_values`
+        adds a number column's sorted raw values (repeats expanded), as `ColumnSample` holds
+        them on the pandas path, for a method that reads them."""
         if self._sample is None:
             if self.counts is None:
                 keys, counts = _distinct_counts(self.values)
             else:
                 keys, counts = self.values, self.counts
             self._sample = ColumnSample(self.kind, np.empty(0), keys, counts, self.std)
-        return self._sample
+        if not with_values or self.kind != NUMERICAL:
+            return self._sample
+        values = self.values if self.counts is None else np.repeat(self.values, self.counts)
+        return ColumnSample(self.kind, values, self._sample.keys, self._sample.counts, self.std)
 
 
 @dataclass
@@ -397,24 +397,24 @@ def _binned_counts(reference: Side, current: Side) -> tuple[np.ndarray, np.ndarr
     return binned_counts(reference.sample(), current.sample())
 
 
-def _measure(method: str, reference: Side, current: Side) -> tuple[float, float | None]:
-    """`(statistic, p_value)` as `methods.measure` gives them; p_value None for distances.
+def _measure(
+    entry: registry.DriftMethod, reference: Side, current: Side
+) -> tuple[float, float | None]:
+    """`(statistic, p_value)` as the entry gives them on the pandas path.
 
-    KS's statistic is D from the merged ECDFs, its p-value rebuilt from D and the sizes.
+    A method with an ECDF form (ks, wasserstein) reads one merged walk of the sorted sides; a
+    binned one reads the Sturges or per-value counts; any other gets `ColumnSample`s, with the
+    raw values only when it reads them.
     """
-    if method in ("ks", "wasserstein"):
+    if entry.on_ecdf is not None:
         ks, w1 = ecdf_distances(reference, current)
-        if method == "ks":
-            return ks, ks_p_value_from_statistic(ks, reference.n, current.n)
-        return w1 / max(reference.std, 0.001), None
-    if method in ("jensenshannon", "psi"):
-        counts = _binned_counts(reference, current)
-        if method == "psi":
-            return psi_from_counts(*counts), None
-        return jensenshannon_from_counts(*counts), None
-    if method == "chisquare":
-        return chisquare_test(reference.sample(), current.sample())
-    return z_test(reference.sample(), current.sample())
+        summary = EcdfSummary(ks, w1, reference.n, current.n, reference.std)
+        return entry.pair(entry.on_ecdf(summary))
+    if entry.on_bins is not None:
+        return entry.pair(entry.on_bins(*_binned_counts(reference, current)))
+    assert entry.on_samples is not None  # DriftMethod guarantees one of the two
+    samples = (side.sample(with_values=entry.reads_values) for side in (reference, current))
+    return entry.pair(entry.on_samples(*samples))
 
 
 def column_row(
@@ -426,7 +426,7 @@ def column_row(
     """One column's row of the table, as `methods.run_test` and `psi_or_none` would give it."""
     if method is None:
         method = method_for(reference.kind, reference.n, _n_values(reference, current))
-    threshold = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+    threshold = default_threshold(method, threshold)
     row: dict[str, object] = {
         "method": method,
         "statistic": None,
@@ -437,8 +437,8 @@ def column_row(
     }
     if reference.n == 0 or current.n == 0:
         return row
-    statistic, p_value = _measure(method, reference, current)
-    row["psi"] = statistic if method == "psi" else _measure("psi", reference, current)[0]
+    statistic, p_value = _measure(registry.get(method), reference, current)
+    row["psi"] = statistic if method == PSI else _measure(registry.get(PSI), reference, current)[0]
     result = result_of(method, statistic, p_value, threshold)
     row["statistic"] = result.statistic
     row["p_value"] = result.p_value
