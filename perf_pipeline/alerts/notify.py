@@ -1,18 +1,17 @@
-"""Notifications: every alert once, to the Dagster event log and to `alerts/alerts.jsonl`.
+"""Notifications: every alert once to every channel, from the Dagster job the sensor launches.
 
-The JSON Lines file is the default channel because it needs nothing outside the machine and any
-tool can tail it; an alert already in it is never written again, so re-runs and sensor restarts
-stay quiet.
+The channels are the always-on log (`alerts/alerts.jsonl` and the Dagster event log) and the
+models file's `notifications:` entries; `perf_pipeline.alerts.delivery` makes delivery exactly
+once per alert and channel, even when two notifier runs overlap.
 """
 
-import datetime as dt
-import json
-import math
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-import pandas as pd
 
+from perf_pipeline.alerts.channels import append_json_lines, jsonable, read_json_lines
+from perf_pipeline.alerts.delivery import deliver
 from perf_pipeline.lake import connect, has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.resources import PipelineStorage
@@ -20,77 +19,59 @@ from perf_pipeline.sql import quote_literal
 
 
 def notified_ids(log: Path) -> set[str]:
-    if not log.exists():
-        return set()
-    ids = set()
-    for line in log.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if "alert_id" in record:
-            ids.add(record["alert_id"])
-    return ids
+    """Ids written to the log channel (`alerts/alerts.jsonl`)."""
+    return {r["alert_id"] for r in read_json_lines(log) if "alert_id" in r}
 
 
-def _jsonable(value: object) -> object:
-    """Strict JSON values: missing numbers become null, days and times ISO 8601 text."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return (
-            value.date().isoformat()
-            if value == value.normalize() and value.tz is None
-            else value.isoformat()
-        )
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    return value
+def append_records(log: Path, records: list[dict[str, Any]]) -> None:
+    """Append records to a JSON Lines file (the run-failure sensor writes beside the alerts)."""
+    append_json_lines(log, records)
 
 
-def append_records(log: Path, records: list[dict]) -> None:
-    if not records:
-        return
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as handle:
-        for record in records:
-            clean = {k: _jsonable(v) for k, v in record.items()}
-            handle.write(json.dumps(clean, sort_keys=True, allow_nan=False) + "\n")
-
-
-def load_alerts(paths: DataPaths, alert_ids: list[str]) -> list[dict]:
+def load_alerts(paths: DataPaths, alert_ids: list[str]) -> list[dict[str, Any]]:
+    """Rows of the `alerts` table with these ids, as JSON-able dicts in a stable order."""
     if not alert_ids or not has_files(paths, "alerts"):
         return []
     con = connect()
     wanted = ", ".join(quote_literal(a) for a in alert_ids)
     frame = con.execute(
-        f"SELECT * FROM {read_table_sql(paths, 'alerts')} WHERE alert_id IN ({wanted}) "
-        "ORDER BY date, model_id, kind, metric_or_column"
+        f"SELECT DISTINCT ON (alert_id) * FROM {read_table_sql(paths, 'alerts')} "
+        f"WHERE alert_id IN ({wanted}) ORDER BY alert_id"
     ).df()
-    return frame.to_dict(orient="records")
+    rows = [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+    return sorted(rows, key=lambda r: (r["date"], r["model_id"], r["kind"], r["metric_or_column"]))
 
 
 class NotifyConfig(dg.Config):
     alert_ids: list[str]
 
 
-@dg.op(description="Send each new alert once: Dagster event log and alerts/alerts.jsonl.")
+@dg.op(description="Send each new alert once to every channel: log, alerts.jsonl, models file.")
 def send_alerts(
     context: dg.OpExecutionContext, config: NotifyConfig, storage: PipelineStorage
 ) -> int:
     paths = storage.paths
-    already = notified_ids(paths.alerts_log)
-    fresh = [a for a in load_alerts(paths, config.alert_ids) if a["alert_id"] not in already]
-    now = dt.datetime.now(dt.UTC).isoformat()
-    for alert in fresh:
-        context.log.warning(f"ALERT [{alert['kind']}] {alert['message']}")
-    append_records(paths.alerts_log, [{**a, "notified_at": now} for a in fresh])
+    alerts = load_alerts(paths, config.alert_ids)
+    report = deliver(paths, alerts)
+    sent = report.sent_ids
+    for alert in alerts:
+        if alert["alert_id"] in sent:
+            context.log.warning(f"ALERT [{alert['kind']}] {alert['message']}")
     context.add_output_metadata(
-        {"sent": len(fresh), "log": dg.MetadataValue.path(str(paths.alerts_log))}
+        {
+            "sent": len(sent),
+            **{f"sent_to_{name}": len(ids) for name, ids in report.sent.items()},
+            "log": dg.MetadataValue.path(str(paths.alerts_log)),
+        }
     )
-    return len(fresh)
+    if report.failed:
+        # Delivered alerts are recorded; the failed channel's stay pending for the next run.
+        raise dg.Failure(
+            description="channel(s) failed: "
+            + "; ".join(f"{name}: {error}" for name, error in report.failed.items()),
+            metadata={"failed_channels": ", ".join(sorted(report.failed))},
+        )
+    return len(sent)
 
 
 @dg.job(description="Notify new regressions and data-quality failures (run by the alerts sensor).")

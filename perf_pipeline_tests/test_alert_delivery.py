@@ -1,0 +1,270 @@
+"""Alerts reach every channel exactly once: overlapping notifiers, channels that are down.
+
+The README's channel recipe is executed from README.md and served by a real HTTP server on
+127.0.0.1 that records what it receives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from perf_pipeline.alerts.channels import CHANNEL_KINDS, ChannelConfigError
+from perf_pipeline.alerts.delivery import configured_channels, deliver, ledger_path, pending_ids
+from perf_pipeline.alerts.notify import notify_alerts
+from perf_pipeline.alerts.records import Alert, write_alerts
+from perf_pipeline.lake import connect
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.resources import PipelineStorage
+
+README = Path(__file__).parents[1] / "README.md"
+SECTION = "## Adding a notification channel"
+DAY = dt.date(2026, 9, 3)
+
+MODELS = """\
+models:
+  fraud:
+    task: binary_classification
+    features: {numerical: [amount]}
+    start_date: 2026-09-01
+  demand:
+    task: regression
+    features: {numerical: [price]}
+    start_date: 2026-09-01
+"""
+
+
+def _alerts(paths: DataPaths) -> list[dict]:
+    """Three alerts in the lake: two for `fraud`, one for `demand`."""
+    raised = {
+        "fraud": [
+            Alert("fraud", DAY, "performance", "roc_auc", 0.6, 0.9, 0.8, "error", "roc_auc fell"),
+            Alert("fraud", DAY, "drift", "__dataset__", 0.7, None, 0.5, "warning", "drifted"),
+        ],
+        "demand": [Alert("demand", DAY, "performance", "mae", 30, 10, 15, "error", "mae rose")],
+    }
+    for model_id, alerts in raised.items():
+        write_alerts(connect(), paths, model_id, [DAY], alerts, "regressions")
+    from perf_pipeline.alerts.notify import load_alerts
+
+    ids = [a.alert_id for alerts in raised.values() for a in alerts]
+    return load_alerts(paths, ids)
+
+
+def _root(tmp_path: Path, notifications: str = "") -> DataPaths:
+    paths = DataPaths(tmp_path)
+    paths.models_file.write_text(MODELS + notifications, encoding="utf-8")
+    return paths
+
+
+def _log_ids(paths: DataPaths) -> list[str]:
+    return [json.loads(line)["alert_id"] for line in paths.alerts_log.read_text().splitlines()]
+
+
+# A channel that takes its time, so two notifiers started together overlap inside `send`.
+SLOW_NOTIFIER = """
+import json, sys, time
+from pathlib import Path
+from perf_pipeline.alerts.channels import Channel, register_channel
+from perf_pipeline.alerts.delivery import deliver
+from perf_pipeline.alerts.notify import load_alerts
+from perf_pipeline.paths import DataPaths
+
+@register_channel
+class SlowFile(Channel):
+    kind = "slow_file"
+    def send(self, alerts):
+        time.sleep(0.3)
+        with open(self.options["path"], "a") as handle:
+            for alert in alerts:
+                handle.write(alert["alert_id"] + "\\n")
+
+paths = DataPaths(Path(sys.argv[1]))
+alerts = load_alerts(paths, json.loads(sys.argv[2]))
+go = Path(sys.argv[3])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.002)
+deliver(paths, alerts)
+"""
+
+
+def test_overlapping_notifiers_deliver_each_alert_once_per_channel(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox.txt"
+    paths = _root(tmp_path, f"notifications:\n  - {{kind: slow_file, path: '{inbox}'}}\n")
+    alerts = _alerts(paths)
+    ids = json.dumps([a["alert_id"] for a in alerts])
+    for trial in range(2):
+        go = tmp_path / f"go-{trial}"
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", SLOW_NOTIFIER, str(tmp_path), ids, str(go)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        # Start all three together, once each has imported everything and read its alerts.
+        assert [r.stdout.readline().strip() for r in runs] == ["ready"] * 3  # type: ignore[union-attr]
+        go.touch()
+        assert [r.wait(timeout=60) for r in runs] == [0, 0, 0], f"trial {trial}"
+    assert sorted(inbox.read_text().split()) == sorted(a["alert_id"] for a in alerts)
+    assert sorted(_log_ids(paths)) == sorted(a["alert_id"] for a in alerts)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    received: list[dict]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def readme_channel() -> Iterator[None]:
+    """Register the README's channel class, exactly as the README writes it."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n{SECTION}\n")
+    end = text.find("\n## ", start + 1)
+    snippets = re.findall(r"```python\n(.*?)```", text[start:end], flags=re.DOTALL)
+    assert len(snippets) == 1, f"{SECTION!r} should hold exactly one Python snippet"
+    yaml_snippets = re.findall(r"```yaml\n(.*?)```", text[start:end], flags=re.DOTALL)
+    assert "kind: team_inbox" in yaml_snippets[0]
+    exec(snippets[0], {"__name__": "readme_channel"})  # our own README: running it is the test
+    yield
+    CHANNEL_KINDS.pop("team_inbox", None)
+
+
+def test_readme_channel_receives_new_alerts_once_for_its_models(
+    tmp_path: Path, recorder: ThreadingHTTPServer, readme_channel: None
+) -> None:
+    url = f"http://127.0.0.1:{recorder.server_address[1]}/alerts"
+    paths = _root(
+        tmp_path, f"notifications:\n  - {{kind: team_inbox, url: '{url}', models: [fraud]}}\n"
+    )
+    alerts = _alerts(paths)
+
+    first = deliver(paths, alerts)
+    again = deliver(paths, alerts)
+
+    received = [a["alert_id"] for body in recorder.received for a in body["alerts"]]
+    fraud = sorted(a["alert_id"] for a in alerts if a["model_id"] == "fraud")
+    assert sorted(received) == fraud
+    assert recorder.received[0]["alerts"][0]["date"] == DAY.isoformat()
+    assert sorted(first.sent["team_inbox_1"]) == fraud
+    assert again.sent == {} and again.failed == {}
+    assert pending_ids(paths, alerts) == []
+
+
+def test_a_channel_that_is_down_keeps_its_alerts_pending_until_it_is_up(
+    tmp_path: Path, recorder: ThreadingHTTPServer, readme_channel: None
+) -> None:
+    port = recorder.server_address[1]
+    down_server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    down_port = down_server.server_address[1]
+    down_server.server_close()  # nothing listens there now
+    entry = "notifications:\n  - {{kind: team_inbox, name: inbox, url: 'http://127.0.0.1:{}/a'}}\n"
+    paths = _root(tmp_path, entry.format(down_port))
+    alerts = _alerts(paths)
+
+    down = deliver(paths, alerts)
+    assert "inbox" in down.failed and "Connection refused" in down.failed["inbox"]
+    assert sorted(down.sent["log"]) == sorted(a["alert_id"] for a in alerts)
+    assert pending_ids(paths, alerts) == sorted(a["alert_id"] for a in alerts)
+
+    paths.models_file.write_text(MODELS + entry.format(port), encoding="utf-8")
+    up = deliver(paths, alerts)
+    deliver(paths, alerts)
+
+    received = [a["alert_id"] for body in recorder.received for a in body["alerts"]]
+    assert sorted(received) == sorted(a["alert_id"] for a in alerts)
+    assert "log" not in up.sent  # the log had them already
+    ledger = [json.loads(line) for line in ledger_path(paths).read_text().splitlines()]
+    assert {(r["channel"], r["status"]) for r in ledger} == {
+        ("log", "delivered"),
+        ("inbox", "failed"),
+        ("inbox", "delivered"),
+    }
+    assert _log_ids(paths).count(alerts[0]["alert_id"]) == 1
+
+
+def test_notify_job_fails_naming_the_channel_and_still_writes_the_log(tmp_path: Path) -> None:
+    entry = "notifications:\n  - {kind: broken_channel}\n"
+    paths = _root(tmp_path, entry)
+    alerts = _alerts(paths)
+
+    from perf_pipeline.alerts.channels import Channel, register_channel
+
+    @register_channel
+    class BrokenChannel(Channel):
+        kind = "broken_channel"
+
+        def send(self, alerts: list[dict]) -> None:
+            raise ConnectionError("inbox refused the batch")
+
+    try:
+        result = notify_alerts.execute_in_process(
+            run_config={
+                "ops": {"send_alerts": {"config": {"alert_ids": [a["alert_id"] for a in alerts]}}}
+            },
+            resources={"storage": PipelineStorage(data_root=str(tmp_path))},
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+    finally:
+        CHANNEL_KINDS.pop("broken_channel", None)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "broken_channel_1: ConnectionError: inbox refused the batch" in str(
+        failure.step_failure_data.error
+    )
+    assert sorted(_log_ids(paths)) == sorted(a["alert_id"] for a in alerts)
+
+
+def test_unknown_channel_kind_names_the_entry_and_the_valid_kinds(tmp_path: Path) -> None:
+    paths = _root(tmp_path, "notifications:\n  - {kind: carrier_pigeon}\n")
+    with pytest.raises(ChannelConfigError) as caught:
+        configured_channels(paths)
+    message = str(caught.value)
+    assert str(paths.models_file) in message
+    assert "notifications[1].kind" in message and "carrier_pigeon" in message
+    assert "'log'" in message
+
+
+def test_channel_options_are_checked_by_the_channel(tmp_path: Path, readme_channel: None) -> None:
+    paths = _root(
+        tmp_path,
+        textwrap.dedent("""\
+        notifications:
+          - {kind: team_inbox, url: "ftp://nowhere"}
+        """),
+    )
+    with pytest.raises(ChannelConfigError, match=r"notifications\[1\]: 'url' must be an http"):
+        configured_channels(paths)
