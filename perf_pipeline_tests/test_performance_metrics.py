@@ -45,7 +45,7 @@ def _binary_frame(seed: int = 7) -> pd.DataFrame:
     )
     truth = rng.uniform(size=n) < frame["score"]
     frame["label"] = np.where(truth, POSITIVE, "legit")
-    # Scores win over the logged class, so a random class column checks the threshold is used.
+    # With predicted_class 'threshold', scores win over this random logged class.
     frame["prediction"] = rng.choice([POSITIVE, "legit"], n)
     frame.loc[frame["region"] == "solo", "label"] = "legit"  # one-class group
     frame.loc[frame["region"] == "quiet", "score"] = rng.uniform(0, THRESHOLD * 0.99, n)[
@@ -111,7 +111,11 @@ def binary_model() -> ModelConfig:
         model_id="fraud_model",
         task=Task.BINARY_CLASSIFICATION,
         positive_class=POSITIVE,
+        classes=["legit", POSITIVE],
         decision_threshold=THRESHOLD,
+        # These frames log a random class: the threshold decides wherever there is a score
+        # (the logged-class semantics are checked in test_logged_predictions.py).
+        predicted_class="threshold",
         segments=["region"],
         protected_attributes=[WEIRD, "region"],
         start_date=START,
@@ -471,8 +475,17 @@ def test_metric_direction_and_registry() -> None:
         assert all(m.task is task for m in entries)
 
 
-def test_scores_win_over_logged_class_and_names_are_quoted() -> None:
-    """A hostile segment name and a table name needing quotes go through unharmed."""
+@pytest.mark.parametrize(
+    ("predicted_class", "accuracy", "source"),
+    # threshold: 0.9 -> 1, 0.1 -> 0, the unscored row takes its logged '1': all right.
+    # logged: the logged classes 0, 1, 1 against labels 1, 0, 1: one right.
+    [("threshold", 1.0, "mixed"), ("logged", 1 / 3, "logged")],
+)
+def test_predicted_class_setting_and_quoted_names(
+    predicted_class: str, accuracy: float, source: str
+) -> None:
+    """Where the class comes from follows `predicted_class`; a hostile segment name and a table
+    name needing quotes go through unharmed."""
     con = duckdb.connect()
     con.execute(
         """CREATE TABLE "odd table" AS SELECT * FROM (VALUES
@@ -486,11 +499,13 @@ def test_scores_win_over_logged_class_and_names_are_quoted() -> None:
         task=Task.BINARY_CLASSIFICATION,
         segments=['x" ; DROP TABLE t; --'],
         start_date=START,
+        predicted_class=predicted_class,
     )
     result = compute_performance(con, model, "odd table")
     overall = result[(result["segment_column"] == ALL) & ~result["is_estimated"]]
     values = overall.set_index("metric")["value"]
-    assert values["accuracy"] == 1.0  # 0.9 -> 1, 0.1 -> 0, unscored row takes its class '1'
+    assert values["accuracy"] == pytest.approx(accuracy, rel=1e-12)
+    assert overall.set_index("metric").loc["accuracy", "predicted_from"] == source
     assert values["roc_auc"] == 1.0
     assert set(result["segment_column"]) == {ALL, 'x" ; DROP TABLE t; --'}
     assert overall["label_coverage"].to_numpy() == pytest.approx(1.0, rel=COVERAGE_REL)

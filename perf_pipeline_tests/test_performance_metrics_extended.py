@@ -55,7 +55,11 @@ def binary_result(binary_data: pd.DataFrame) -> pd.DataFrame:
         model_id="fraud_model",
         task=Task.BINARY_CLASSIFICATION,
         positive_class=POSITIVE,
+        classes=["legit", POSITIVE],
         decision_threshold=THRESHOLD,
+        # These frames log a random class: the threshold decides wherever there is a score
+        # (the logged-class semantics are checked in test_logged_predictions.py).
+        predicted_class="threshold",
         segments=["region"],
         protected_attributes=[WEIRD, "region"],
         start_date=START,

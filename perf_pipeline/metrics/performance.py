@@ -43,6 +43,7 @@ Rows of the output:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -80,7 +81,12 @@ COLUMNS = [
     "ci_high",
     "label_coverage",
     "is_estimated",
+    "predicted_from",
 ]
+# Where a binary classifier's predicted classes came from (`predicted_from`).
+LOGGED = "logged"
+THRESHOLD = "threshold"
+MIXED = "mixed"
 
 # Two-sided 95 % normal quantile, as statsmodels' proportion_confint uses (norm.isf(0.025)).
 _Z95 = 1.959963984540054
@@ -118,21 +124,24 @@ def performance_sql(
     relation = con.sql(f"SELECT * FROM {source} LIMIT 0")
     types = {c.lower(): str(t) for c, t in zip(relation.columns, relation.types, strict=True)}
     segments = list(dict.fromkeys([*model.segments, *model.protected_attributes]))
-    _require_columns(model, set(types), ["date", "label", "prediction", *segments])
+    # A binary log may leave out the class it acted on; the score then decides.
+    logged = [] if model.task is Task.BINARY_CLASSIFICATION else ["prediction"]
+    _require_columns(model, set(types), ["date", "label", *logged, *segments])
     params: dict[str, object] = {"model_id": model.model_id}
     prepared, row_columns = _row_columns(model, types, params)
     grouped = [m for m in metrics if m.across_groups is None]
     fairness = [m for m in metrics if m.across_groups] if model.protected_attributes else []
     helpers = _RowHelpers.of(grouped, len(segments))
+    decided = "yhat_from" in row_columns
     ctes = [
         ("base", _base_sql(source, prepared, row_columns, segments)),
         ("ranked", helpers.ranked_sql()),
         ("long", _long_sql(list(row_columns), segments, helpers)),
-        ("totals", _totals_sql(grouped)),
+        ("totals", _totals_sql(grouped, decided)),
         ("labelled_rows", "SELECT * FROM long WHERE labelled"),
         ("realized", _realized_sql(grouped)),
         ("metric_values", _metric_values_sql(grouped)),
-        ("catalogue", _catalogue_sql(grouped)),
+        ("catalogue", _catalogue_sql(grouped, decided)),
         ("group_rows", _group_rows_sql()),
     ]
     if fairness:
@@ -182,23 +191,44 @@ def _row_columns(
         return _multiclass_columns(model, types)
     if model.task is Task.RANKING:
         return _ranking_columns(model, types)
-    return {}, _binary_columns(model, "score" in types, params)
+    return _binary_columns(model, types, params)
 
 
 def _binary_columns(
-    model: ModelConfig, has_score: bool, params: dict[str, object]
-) -> dict[str, str]:
+    model: ModelConfig, types: Mapping[str, str], params: dict[str, object]
+) -> RowColumns:
+    """`y`, `p`, the decision `yhat` and where each row's decision came from (`yhat_from`).
+
+    The decision is the logged class (positive when it is `binary_classes[1]`) wherever the log
+    has one and `predicted_class` is `logged`, the thresholded score otherwise; with
+    `threshold`, the thresholded score wherever there is a score. Either falls back to the
+    other source where its own is NULL, so a row is only undecided when it has neither.
+    `yhat_threshold` is always the thresholded score: the estimates read it, since they are
+    the score's expected outcomes.
+    """
     if model.positive_class is None:
         raise ValueError(f"model {model.model_id!r}: binary classification needs positive_class")
-    params["positive"] = str(model.positive_class)
+    params["positive"] = model.binary_classes[1]
     params["threshold"] = float(model.decision_threshold)
+    has_score, has_prediction = "score" in types, "prediction" in types
     score = f"CAST({quote_identifier('score')} AS DOUBLE)" if has_score else "CAST(NULL AS DOUBLE)"
-    predicted = f"CAST({quote_identifier('prediction')} AS VARCHAR) = $positive"
+    logged = (
+        f"CAST({quote_identifier('prediction')} AS VARCHAR)"
+        if has_prediction
+        else "CAST(NULL AS VARCHAR)"
+    )
+    sources = [(logged, LOGGED), (score, THRESHOLD)]
+    if model.predicted_class == THRESHOLD:
+        sources.reverse()
+    source = " ".join(f"WHEN {sql} IS NOT NULL THEN {quote_literal(name)}" for sql, name in sources)
     label = quote_identifier("label")
-    return {
+    return {"__pp_from": f"CASE {source} END"}, {
         "labelled": f"{label} IS NOT NULL",
         "y": f"CAST({label} AS VARCHAR) = $positive",
-        "yhat": f"CASE WHEN {score} IS NOT NULL THEN {score} >= $threshold ELSE {predicted} END",
+        "yhat": f"CASE __pp_from WHEN {quote_literal(LOGGED)} THEN {logged} = $positive "
+        f"WHEN {quote_literal(THRESHOLD)} THEN {score} >= $threshold END",
+        "yhat_threshold": f"{score} >= $threshold",
+        "yhat_from": "__pp_from",
         "p": score,
     }
 
@@ -377,7 +407,18 @@ def _realized_struct(m: Metric) -> str:
     return _metric_struct(m.name, str(m.sql), m.n_sql if m.kind == "proportion" else None, m.se_sql)
 
 
-def _totals_sql(metrics: Sequence[Metric]) -> str:
+def _decision_counts_sql(decided: bool) -> str:
+    """Per group, how many rows (and labelled rows) took their class from the log and how many
+    from the threshold: what `predicted_from` is read from. Zero for tasks without a choice."""
+    parts = []
+    for rows, only in (("all", "TRUE"), ("labelled", "labelled")):
+        for source in (LOGGED, THRESHOLD):
+            count = f"count_if({only} AND yhat_from = {quote_literal(source)})" if decided else "0"
+            parts.append(f"CAST({count} AS BIGINT) AS n_{source}_{rows}")
+    return ", ".join(parts)
+
+
+def _totals_sql(metrics: Sequence[Metric], decided: bool) -> str:
     """Row counts of every group, plus the aggregates that run over all rows: score-based
     estimates and the realized metrics that need no label."""
     estimates = [
@@ -389,6 +430,7 @@ def _totals_sql(metrics: Sequence[Metric]) -> str:
     return (
         f"SELECT {_GROUP}, min(segment_rank) AS segment_rank, count(*) AS n_rows, "
         "CAST(count_if(labelled) AS BIGINT) AS n_labelled, "
+        f"{_decision_counts_sql(decided)}, "
         f"{_struct_list(estimates)} AS estimated, {_struct_list(unlabelled)} AS realized_all\n"
         f"FROM long GROUP BY {_GROUP}"
     )
@@ -423,23 +465,62 @@ def _bound(value: float | None) -> str:
     return "NULL::DOUBLE" if value is None else f"CAST({value!r} AS DOUBLE)"
 
 
-def _catalogue_sql(metrics: Sequence[Metric]) -> str:
+_READS_YHAT = re.compile(r"\byhat\b")
+_READS_THRESHOLD = re.compile(r"\byhat_threshold\b")
+
+
+def _decision(texts: Sequence[str | None], decided: bool) -> str:
+    """What a metric's predicted class comes from, as SQL: 'rows' when it reads `yhat` (the
+    group's rows say: logged, threshold or mixed), 'threshold' when it reads only
+    `yhat_threshold`, NULL when it reads no predicted class or the task has no choice."""
+    sql = " ".join(t for t in texts if t)
+    if decided and _READS_YHAT.search(sql):
+        return quote_literal("rows")
+    if decided and _READS_THRESHOLD.search(sql):
+        return quote_literal(THRESHOLD)
+    return "NULL::VARCHAR"
+
+
+def _realized_texts(m: Metric) -> list[str | None]:
+    rows = m.row_sql if isinstance(m.row_sql, tuple) else ()
+    return [str(m.sql), m.n_sql, m.se_sql, *(body for _, body in rows)]
+
+
+def _catalogue_sql(metrics: Sequence[Metric], decided: bool) -> str:
     """Every (metric, is_estimated) a group must report, so undefined ones still get a NULL row,
-    with what the final step needs per metric: whether `n` is all rows, and interval bounds."""
+    with what the final step needs per metric: whether `n` is all rows, interval bounds, and
+    where its predicted class comes from."""
     rows = [
         f"({quote_literal(m.name)}, false, {i}, {m.scope == 'all'}, "
-        f"{_bound(m.bounds[0])}, {_bound(m.bounds[1])})"
+        f"{_bound(m.bounds[0])}, {_bound(m.bounds[1])}, {_decision(_realized_texts(m), decided)})"
         for i, m in enumerate(metrics)
     ]
     rows += [
-        f"({quote_literal(m.name)}, true, {i}, true, NULL::DOUBLE, NULL::DOUBLE)"
+        f"({quote_literal(m.name)}, true, {i}, true, NULL::DOUBLE, NULL::DOUBLE, "
+        f"{_decision([m.estimate_sql, m.estimate_n_sql], decided)})"
         for i, m in enumerate(metrics)
         if m.estimate_sql
     ]
     return (
         "SELECT * FROM (VALUES " + ", ".join(rows) + ") "
-        "AS c(metric, is_estimated, metric_rank, all_rows, low_bound, high_bound)"
+        "AS c(metric, is_estimated, metric_rank, all_rows, low_bound, high_bound, decision)"
     )
+
+
+def _predicted_from_sql() -> str:
+    """`predicted_from` of a group row: the sources of the rows its metric reads (all rows or
+    the labelled ones), 'mixed' when both occur, NULL when none was decided."""
+    rows = "CASE WHEN c.is_estimated OR c.all_rows THEN 'all' ELSE 'labelled' END"
+    logged = f"CASE {rows} WHEN 'all' THEN t.n_{LOGGED}_all ELSE t.n_{LOGGED}_labelled END"
+    thresholded = (
+        f"CASE {rows} WHEN 'all' THEN t.n_{THRESHOLD}_all ELSE t.n_{THRESHOLD}_labelled END"
+    )
+    from_rows = (
+        f"CASE WHEN {logged} > 0 AND {thresholded} > 0 THEN {quote_literal(MIXED)} "
+        f"WHEN {logged} > 0 THEN {quote_literal(LOGGED)} "
+        f"WHEN {thresholded} > 0 THEN {quote_literal(THRESHOLD)} END"
+    )
+    return f"CASE c.decision WHEN 'rows' THEN {from_rows} ELSE c.decision END"
 
 
 def _wilson_sql(value: str, n: str, sign: str) -> str:
@@ -483,6 +564,7 @@ def _group_rows_sql() -> str:
   {high} AS ci_high,
   CAST(t.n_labelled AS DOUBLE) / t.n_rows AS label_coverage,
   c.is_estimated,
+  {_predicted_from_sql()} AS predicted_from,
   t.n_rows,
   t.n_labelled
 FROM totals AS t
@@ -513,7 +595,8 @@ def _fairness_sql(
   CAST(coalesce(sum(n) FILTER (WHERE value IS NOT NULL), 0) AS BIGINT) AS n,
   NULL::DOUBLE AS ci_low, NULL::DOUBLE AS ci_high,
   CAST(sum(n_labelled) AS DOUBLE) / sum(n_rows) AS label_coverage,
-  false AS is_estimated
+  false AS is_estimated,
+  {_fairness_source_sql()} AS predicted_from
 FROM (
   SELECT * REPLACE (CASE WHEN segment_value <> {quote_literal(NULL_SEGMENT)} THEN value END
     AS value)
@@ -524,15 +607,24 @@ GROUP BY date, segment_column""")
     return "\nUNION ALL\n".join(parts)
 
 
+def _fairness_source_sql() -> str:
+    """The compared groups' common source, or 'mixed' when they differ."""
+    compared = "FILTER (WHERE value IS NOT NULL)"
+    return (
+        f"CASE WHEN count(DISTINCT predicted_from) {compared} > 1 THEN {quote_literal(MIXED)} "
+        f"ELSE min(predicted_from) {compared} END"
+    )
+
+
 def _final_sql(with_fairness: bool) -> str:
     shared = (
         "date, segment_column, segment_value, segment_rank, metric, metric_rank, value, n, "
-        "ci_low, ci_high, label_coverage, is_estimated"
+        "ci_low, ci_high, label_coverage, is_estimated, predicted_from"
     )
     union = f"\nUNION ALL\nSELECT {shared} FROM fairness_rows" if with_fairness else ""
     return f"""SELECT
   CAST($model_id AS VARCHAR) AS model_id,
   date, segment_column, segment_value, metric, value, n, ci_low, ci_high, label_coverage,
-  is_estimated
+  is_estimated, predicted_from
 FROM (SELECT {shared} FROM group_rows{union})
 ORDER BY date, segment_rank, segment_value, is_estimated, metric_rank"""

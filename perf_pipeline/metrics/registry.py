@@ -7,9 +7,18 @@ the query from these entries, so adding a metric never touches the query.
 Metric SQL sees one row per prediction, already normalized per task (see
 `performance._row_columns`):
 
-- binary_classification: `y` BOOLEAN (the label is the positive class), `yhat` BOOLEAN (the
-  prediction is the positive class: `score >= decision_threshold`, or the logged class when the
-  score is NULL) and `p` DOUBLE (the score, possibly NULL).
+- binary_classification: `y` BOOLEAN (the label is the positive class, `binary_classes[1]`),
+  `yhat` BOOLEAN (the predicted class is the positive one), `yhat_threshold` BOOLEAN
+  (`score >= decision_threshold`, NULL without a score) and `p` DOUBLE (the score, possibly
+  NULL). `yhat` is the class the system acted on: with `predicted_class: logged` (the default)
+  the logged `prediction` wherever the log has one, `score >= decision_threshold` where it is
+  NULL; with `predicted_class: threshold`, `score >= decision_threshold` wherever there is a
+  score (the logged class where there is none). Every metric that reads `yhat` (accuracy,
+  precision, recall, f1, specificity, balanced accuracy, positive rate, the confusion counts
+  and the fairness differences) is therefore about the decisions actually made, and its row
+  says where they came from (`predicted_from`: `logged`, `threshold` or `mixed`). Estimates
+  (`estimate_sql`) read `yhat_threshold`: they are the expected outcome of the score's own
+  decision, so their `predicted_from` is `threshold`.
 - multiclass_classification: `y`/`yhat` VARCHAR (label and logged prediction), `y_idx`/`yhat_idx`
   their 1-based position in the configured `classes` (NULL for an unknown class) and `ps`
   DOUBLE[] (the `score_<class>` columns in `classes` order; NULL unless every score is present
@@ -164,9 +173,10 @@ ECE_BINS = 10
 # Binary classification
 # ---------------------------------------------------------------------------------------------
 
-# Expected positives among the predicted positives, assuming calibrated scores.
-_EXPECTED_TP = "coalesce(sum(p) FILTER (WHERE yhat), 0)"
-_SCORED_PREDICTED_POS = "count(p) FILTER (WHERE yhat)"
+# Expected positives among the predicted positives, assuming calibrated scores. Estimates judge
+# the score's own decision (`yhat_threshold`), whatever the model's `predicted_class`.
+_EXPECTED_TP = "coalesce(sum(p) FILTER (WHERE yhat_threshold), 0)"
+_SCORED_PREDICTED_POS = "count(p) FILTER (WHERE yhat_threshold)"
 # Labelled positives and negatives that carry a score: the two samples AUC compares.
 _P = "CAST(count_if(y AND p IS NOT NULL) AS DOUBLE)"
 _N = "CAST(count_if(NOT y AND p IS NOT NULL) AS DOUBLE)"
@@ -221,7 +231,7 @@ _BINARY = (
         higher_is_better=True,
         kind="proportion",
         n_sql="count(*)",
-        estimate_sql="avg(CASE WHEN yhat THEN p ELSE 1 - p END)",
+        estimate_sql="avg(CASE WHEN yhat_threshold THEN p ELSE 1 - p END)",
         estimate_n_sql="count(p)",
     ),
     Metric(

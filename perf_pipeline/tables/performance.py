@@ -21,6 +21,10 @@ from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import PERFORMANCE
 from perf_pipeline.sql import quote_literal
 
+# `predicted_from` is an addition to the table (README, contract notes); declared here until the
+# shared schema lists it, so every partition is written with it whatever pandas inferred.
+SCHEMA = {**PERFORMANCE, "predicted_from": "VARCHAR"}
+
 _LATEST_LABELS = """
 SELECT prediction_id, arg_max(label, (arrival_date, label_timestamp)) AS label
 FROM {source} GROUP BY prediction_id
@@ -64,15 +68,18 @@ def write_days(
     days: list[dt.date],
     frame: pd.DataFrame,
 ) -> dict[dt.date, int]:
-    return write_frame_partitions(
-        con, paths, "performance", model.model_id, frame, PERFORMANCE, days
-    )
+    return write_frame_partitions(con, paths, "performance", model.model_id, frame, SCHEMA, days)
 
 
 def write_reference_performance(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
 ) -> pd.DataFrame:
-    """Metrics of the reference set: the baseline that `max_drop` thresholds compare with."""
+    """Metrics of the reference set: the baseline that `max_drop` thresholds compare with.
+
+    Computed like a production day's, so the baseline judges the same decisions: a binary
+    reference that carries `prediction` is measured on those logged classes (with
+    `predicted_class: logged`), one without it on the thresholded scores.
+    """
     source = read_table_sql(paths, "reference", model.model_id)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW reference_scored AS "

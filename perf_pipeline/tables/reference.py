@@ -7,6 +7,7 @@ with the same columns and types they see in production.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -32,8 +33,28 @@ def _typed(model: ModelConfig, present: set[str]) -> str:
     for col in ("prediction", "label"):
         if col in present:
             parts.append(f"{value.format(c=q(col))} AS {col}")
+        else:
+            # Only a binary reference may lack `prediction`: stored NULL, as in `predictions`.
+            parts.append(f"CAST(NULL AS VARCHAR) AS {col}")
     parts += [f"TRY_CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in score_columns(model) if c in present]
     return ", ".join(parts)
+
+
+def _required_columns(model: ModelConfig) -> list[str]:
+    """A binary classifier's reference may leave out `prediction` (its scores then decide, as in
+    a log without it); every other task's predictions are what is being measured."""
+    logged = [] if model.task is Task.BINARY_CLASSIFICATION else ["prediction"]
+    return [*model.input_columns, *logged, "label"]
+
+
+def _check_reference_columns(model: ModelConfig, path: Path, present: set[str]) -> None:
+    missing = [c for c in _required_columns(model) if c not in present]
+    if missing:
+        raise UnreadableFileError(path, f"missing required column(s) {missing}")
+    if model.task is Task.BINARY_CLASSIFICATION and not {"prediction", "score"} & present:
+        raise UnreadableFileError(
+            path, "a binary reference needs 'prediction' or 'score' to know the predicted class"
+        )
 
 
 def materialize_reference(
@@ -51,11 +72,7 @@ def materialize_reference(
     for path in files:
         load.files.append(str(path))
         table = read_as_text(path)
-        missing = [
-            c for c in [*model.input_columns, "prediction", "label"] if c not in table.column_names
-        ]
-        if missing:
-            raise UnreadableFileError(path, f"missing required column(s) {missing}")
+        _check_reference_columns(model, path, set(table.column_names))
         tables.append(table.select([c for c in table.column_names if not c.startswith("__")]))
     frame = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
     load.rows_read = len(frame)
