@@ -34,6 +34,7 @@ __all__ = [
     "BENJAMINI_HOCHBERG",
     "DATASET_COLUMN",
     "DRIFT_METHODS",
+    "METHODS",
     "OUTPUT_COLUMNS",
     "ColumnSample",
     "DriftMethod",
@@ -74,6 +75,12 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> object:
+    if name == "METHODS":
+        # Read afresh on every access: the registry's names as they are now, entries added
+        # since import included (what `drift.methods` in models.yaml may name).
+        from perf_pipeline.drift.registry import method_names
+
+        return method_names()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

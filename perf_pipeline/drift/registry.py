@@ -56,6 +56,7 @@ __all__ = [
     "DriftMethod",
     "get",
     "method_names",
+    "numerical_only_method_names",
     "p_value_method_names",
 ]
 
@@ -198,6 +199,11 @@ def _by_name() -> dict[str, DriftMethod]:
 def method_names() -> tuple[str, ...]:
     """Every method `drift.methods` may name, in registry order."""
     return tuple(_by_name())
+
+
+def numerical_only_method_names() -> frozenset[str]:
+    """Methods that cannot run on a categorical column."""
+    return frozenset(name for name, entry in _by_name().items() if CATEGORICAL not in entry.kinds)
 
 
 def p_value_method_names() -> frozenset[str]:
