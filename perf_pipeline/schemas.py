@@ -70,4 +70,6 @@ INGEST_LOG = {
     "quarantined": "BIGINT",
     "error": "VARCHAR",
     "extra_columns": "VARCHAR",
+    # JSON list of {"path", "why"}: landing paths not read (links, misnamed or nested folders).
+    "skipped": "VARCHAR",
 }

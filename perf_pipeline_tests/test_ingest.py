@@ -599,7 +599,6 @@ def test_empty_files_and_missing_days_are_zero_rows_not_errors(tmp_path: Path) -
     (folder / "header_only.csv").write_text(",".join(COLUMNS) + "\n", encoding="utf-8")
     (folder / "zero.csv").write_bytes(b"")
     (folder / "zero.jsonl").write_bytes(b"")
-    (folder / "zero.parquet").write_bytes(b"")
     (folder / ".hidden.csv").write_text("garbage", encoding="utf-8")
     (folder / "_SUCCESS").write_bytes(b"")
 
@@ -611,7 +610,7 @@ def test_empty_files_and_missing_days_are_zero_rows_not_errors(tmp_path: Path) -
         assert (result.load.rows_read, result.accepted, result.quarantined) == (0, 0, 0)
         assert result.reasons == {}
         _check_accounting(paths, model, result)
-    assert len(results[DAY].load.files) == 4
+    assert len(results[DAY].load.files) == 3
     assert results[DAY2].load.files == []
 
 

@@ -3,6 +3,10 @@
 A label may arrive days or weeks after its prediction, more than once (the last one wins), or for
 a prediction we never accepted. Each stored label carries its prediction's date, which is what
 tells the late-label sensor which past days of performance to recompute.
+
+A label for a prediction not (yet) accepted is quarantined as `unknown_prediction_id`. When that
+prediction is accepted later (its day ingested late, or fixed and run again), the next labels run
+ingests that arrival day again, so the label is not left in quarantine for good.
 """
 
 from __future__ import annotations
@@ -11,25 +15,41 @@ import datetime as dt
 
 import duckdb
 
-from perf_pipeline.config import ModelConfig, Task
-from perf_pipeline.ingest.landing import DAY, load_days
+from perf_pipeline.config import ModelConfig, Task, canonical_class_text
+from perf_pipeline.ingest.landing import (
+    DAY,
+    FILE_INDEX,
+    INTERNAL_PREFIX,
+    ROW_NUMBER,
+    SOURCE_FILE,
+    load_days,
+)
 from perf_pipeline.ingest.predictions import DayResult
-from perf_pipeline.ingest.readers import RAW_LINE
 from perf_pipeline.ingest.rules import (
+    BROKEN_ROW_RULES,
+    MAX_LIST_CHARS,
     ORDER_IN_LANDING,
+    REASON,
     blank,
     canonical_class,
     first_failing,
+    not_item_list,
+    not_one_of,
     quarantine_select,
     reasons_by_day,
+    too_long_rules,
 )
-from perf_pipeline.lake import has_files, read_table_sql, write_partitions
+from perf_pipeline.lake import has_files, read_table_sql, table_glob, write_partitions
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
 
 REQUIRED = ["prediction_id", "label"]
 KNOWN = [*REQUIRED, "label_timestamp"]
+UNKNOWN_PREDICTION_ID = "unknown_prediction_id"
+_KNOWN_ID = f"{INTERNAL_PREFIX}known_id"
+_PREDICTION_DATE = f"{INTERNAL_PREFIX}prediction_date"
+_LABEL_TS = f"{INTERNAL_PREFIX}label_ts"
 
 
 def _label_value(model: ModelConfig) -> str:
@@ -38,26 +58,41 @@ def _label_value(model: ModelConfig) -> str:
     return canonical_class("label")
 
 
+def _label_rules(model: ModelConfig) -> list[tuple[str, str]]:
+    """What makes a label unusable, for each task (a null label is caught before)."""
+    label = q("label")
+    if model.task is Task.REGRESSION:
+        return [
+            (f"TRY_CAST({label} AS DOUBLE) IS NULL", "unparseable_label"),
+            (f"NOT isfinite(TRY_CAST({label} AS DOUBLE))", "label_not_finite"),
+        ]
+    if model.task is Task.RANKING:
+        return [
+            *too_long_rules(["label"], MAX_LIST_CHARS),
+            (not_item_list(label), "unparseable_label"),
+        ]
+    if model.task is Task.BINARY_CLASSIFICATION:
+        classes = list(model.binary_classes)
+    else:
+        classes = [canonical_class_text(c) for c in model.classes]
+    return [(not_one_of(label, classes), "unknown_label_class")]
+
+
 def _rules(model: ModelConfig) -> list[tuple[str, str]]:
-    rules = [
-        (f"{q(RAW_LINE)} IS NOT NULL", "malformed_json_line"),
-        (blank("prediction_id"), "null_prediction_id"),
-        (blank("label"), "null_label"),
+    return [
+        *BROKEN_ROW_RULES,
+        (blank(q("prediction_id")), "null_prediction_id"),
+        *too_long_rules(["prediction_id"]),
+        (blank(q("label")), "null_label"),
         (
             "NOT "
-            + blank("label_timestamp")
+            + blank(q("label_timestamp"))
             + " AND TRY_CAST(label_timestamp AS TIMESTAMPTZ) IS NULL",
             "unparseable_label_timestamp",
         ),
+        *_label_rules(model),
+        (f"{q(_KNOWN_ID)} IS NULL", UNKNOWN_PREDICTION_ID),
     ]
-    if model.task is Task.REGRESSION:
-        rules.append(("TRY_CAST(label AS DOUBLE) IS NULL", "unparseable_label"))
-        rules.append(("NOT isfinite(TRY_CAST(label AS DOUBLE))", "label_not_finite"))
-    elif model.classes:
-        allowed = ", ".join(quote_literal(str(c)) for c in model.classes)
-        rules.append((f"{canonical_class('label')} NOT IN ({allowed})", "unknown_label_class"))
-    rules.append(("known_id IS NULL", "unknown_prediction_id"))
-    return rules
 
 
 def _known_predictions(
@@ -77,10 +112,63 @@ def _known_predictions(
         )
 
 
+def days_to_recheck(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> list[dt.date]:
+    """Arrival days outside `days` whose quarantine holds a label for an unknown prediction
+    that is known now: ingesting them again accepts those labels. Needs `known_predictions`."""
+    folder = paths.table_dir("quarantine") / f"model={model.model_id}"
+    if not any(folder.glob("*/labels.parquet")):
+        return []
+    glob = quote_literal(table_glob(paths, "quarantine", model.model_id, "labels"))
+    rows = con.execute(
+        f"""
+        SELECT DISTINCT date FROM read_parquet({glob}, hive_partitioning = false)
+        WHERE reason = '{UNKNOWN_PREDICTION_ID}'
+          AND trim(json_extract_string(record, '$.prediction_id'))
+              IN (SELECT prediction_id FROM known_predictions)
+        ORDER BY date
+        """
+    ).fetchall()
+    return [day for (day,) in rows if day not in set(days)]
+
+
+def _judge(con: duckdb.DuckDBPyConnection, model: ModelConfig) -> None:
+    """`judged_labels` from `raw_labels`; within a day the latest label per prediction wins."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE judged_labels AS
+        WITH first_pass AS (
+            SELECT r.*, known.{q(_KNOWN_ID)}, known.{q(_PREDICTION_DATE)},
+                   TRY_CAST(r.label_timestamp AS TIMESTAMPTZ) AS {q(_LABEL_TS)},
+                   {first_failing(_rules(model))} AS {q(REASON)}
+            FROM raw_labels AS r
+            LEFT JOIN (
+                SELECT prediction_id AS {q(_KNOWN_ID)}, prediction_date AS {q(_PREDICTION_DATE)}
+                FROM known_predictions
+            ) AS known
+                ON known.{q(_KNOWN_ID)} = trim(r.prediction_id)
+        )
+        SELECT * REPLACE (
+            CASE WHEN {q(REASON)} IS NULL AND row_number() OVER (
+                PARTITION BY {q(DAY)}, trim(prediction_id), {q(REASON)} IS NULL
+                ORDER BY {q(_LABEL_TS)} DESC NULLS LAST, {q(FILE_INDEX)} DESC,
+                    {q(ROW_NUMBER)} DESC
+            ) > 1 THEN 'superseded_by_later_label' ELSE {q(REASON)} END AS {q(REASON)}
+        )
+        FROM first_pass
+        """
+    )
+
+
 def ingest_labels(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> dict[dt.date, DayResult]:
-    """Ingest labels that arrived on `days`; within a day the latest label per prediction wins."""
+    """Ingest labels that arrived on `days`, and on the earlier arrival days that hold labels
+    quarantined for a prediction known by now (`days_to_recheck`): the result has them all, so
+    the caller writes their ingest log and data-quality rows too."""
+    _known_predictions(con, paths, model)
+    days = sorted({*days, *days_to_recheck(con, paths, model, days)})
     loads = load_days(
         con,
         lambda d: paths.landing_day("labels", model.model_id, d),
@@ -89,29 +177,7 @@ def ingest_labels(
         KNOWN,
         "raw_labels",
     )
-    _known_predictions(con, paths, model)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE judged_labels AS
-        WITH first_pass AS (
-            SELECT r.*, known.known_id, known.prediction_date,
-                   TRY_CAST(r.label_timestamp AS TIMESTAMPTZ) AS _label_ts,
-                   {first_failing(_rules(model))} AS _reason
-            FROM raw_labels AS r
-            LEFT JOIN (
-                SELECT prediction_id AS known_id, prediction_date FROM known_predictions
-            ) AS known
-                ON known.known_id = trim(r.prediction_id)
-        )
-        SELECT * REPLACE (
-            CASE WHEN _reason IS NULL AND row_number() OVER (
-                PARTITION BY {q(DAY)}, trim(prediction_id), _reason IS NULL
-                ORDER BY _label_ts DESC NULLS LAST, __file_index DESC, __row_number DESC
-            ) > 1 THEN 'superseded_by_later_label' ELSE _reason END AS _reason
-        )
-        FROM first_pass
-        """
-    )
+    _judge(con, model)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE accepted_labels AS
@@ -119,17 +185,17 @@ def ingest_labels(
                {q(DAY)} AS date,
                trim(prediction_id) AS prediction_id,
                {_label_value(model)} AS label,
-               _label_ts AS label_timestamp,
+               {q(_LABEL_TS)} AS label_timestamp,
                {q(DAY)} AS arrival_date,
-               prediction_date,
-               __source_file AS source_file
-        FROM judged_labels WHERE _reason IS NULL ORDER BY {ORDER_IN_LANDING}
+               {q(_PREDICTION_DATE)} AS prediction_date,
+               {q(SOURCE_FILE)} AS source_file
+        FROM judged_labels WHERE {q(REASON)} IS NULL ORDER BY {ORDER_IN_LANDING}
         """
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE quarantined_labels AS SELECT "
         f"{quarantine_select(model.model_id, 'labels', KNOWN, q(DAY))} "
-        f"FROM judged_labels WHERE _reason IS NOT NULL ORDER BY {ORDER_IN_LANDING}"
+        f"FROM judged_labels WHERE {q(REASON)} IS NOT NULL ORDER BY {ORDER_IN_LANDING}"
     )
     accepted = write_partitions(con, paths, "labels", model.model_id, "accepted_labels", days)
     quarantined = write_partitions(

@@ -2,11 +2,17 @@
 
 Days are independent: a file that cannot be used fails its own day (with the file and the problem
 named) and never the other days of a backfill.
+
+The columns the pipeline adds (row number, file, day...) are named with the `__ingest@` prefix.
+They never meet a file's own columns, which the readers keep apart (a file may well have a column
+called `__row_number`); only the model's configured columns are carried over, and a configured
+column may not start with the prefix.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,18 +20,23 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from perf_pipeline.ingest.readers import (
-    RAW_LINE,
-    ROW_NUMBER,
-    SOURCE_FILE,
-    UnreadableFileError,
-    landing_files,
-    read_as_text,
+from perf_pipeline.ingest.listing import (
+    SYMLINK,
+    SkippedPath,
+    list_folder,
+    misnamed_entries,
 )
+from perf_pipeline.ingest.readers import TextFile, UnreadableFileError, read_text_file
 
-DAY = "__day"
-FILE_INDEX = "__file_index"
-_BOOKKEEPING = (RAW_LINE, SOURCE_FILE, ROW_NUMBER)
+INTERNAL_PREFIX = "__ingest@"
+ROW_NUMBER = f"{INTERNAL_PREFIX}row_number"
+SOURCE_FILE = f"{INTERNAL_PREFIX}source_file"
+RAW_LINE = f"{INTERNAL_PREFIX}raw_line"
+BROKEN = f"{INTERNAL_PREFIX}broken"
+DAY = f"{INTERNAL_PREFIX}day"
+FILE_INDEX = f"{INTERNAL_PREFIX}file_index"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,18 +48,52 @@ class DayLoad:
     rows_read: int = 0
     error: str | None = None
     extra_columns: list[str] = field(default_factory=list)
+    skipped: list[SkippedPath] = field(default_factory=list)
 
 
-def _check_columns(path: Path, table: pa.Table, required: list[str]) -> None:
-    present = set(table.column_names)
-    if table.num_rows == 0 and present <= set(_BOOKKEEPING):
-        return  # an empty file: nothing to judge, nothing lost
+def _check_columns(file: TextFile, required: list[str]) -> None:
+    present = file.columns.column_names
+    if not present:
+        return  # an empty file, or only broken rows (quarantined one by one): nothing missing
     missing = [c for c in required if c not in present]
     if missing:
-        found = [c for c in table.column_names if c not in _BOOKKEEPING]
         raise UnreadableFileError(
-            path, f"missing required column(s) {missing}; the file has {found}"
+            file.path, f"missing required column(s) {missing}; the file has {present}"
         )
+
+
+def _skipped_paths(
+    folder_for: Callable[[dt.date], Path], days: list[dt.date]
+) -> dict[dt.date | None, list[SkippedPath]]:
+    """Misnamed entries of the model folder, by the day they were meant for (None: unknown)."""
+    if not days:
+        return {}
+    model_folder = folder_for(days[0]).parent
+    if model_folder.is_symlink():
+        return {None: [SkippedPath(str(model_folder), SYMLINK)]}
+    found: dict[dt.date | None, list[SkippedPath]] = {}
+    for day, skipped in misnamed_entries(model_folder):
+        found.setdefault(day, []).append(skipped)
+    return found
+
+
+def _load_day(load: DayLoad, folder: Path, required: list[str], known: list[str]) -> list[pa.Table]:
+    listing = list_folder(folder)
+    load.skipped.extend(listing.skipped)
+    tables: list[pa.Table] = []
+    try:
+        for index, path in enumerate(listing.files):
+            load.files.append(str(path))
+            file = read_text_file(path)
+            _check_columns(file, required)
+            extra = [c for c in file.columns.column_names if c not in known]
+            load.extra_columns.extend(c for c in extra if c not in load.extra_columns)
+            tables.append(_conform(file, known, load.day, index))
+    except UnreadableFileError as exc:
+        load.error = str(exc)
+        return []
+    load.rows_read = sum(t.num_rows for t in tables)
+    return tables
 
 
 def load_days(
@@ -60,25 +105,19 @@ def load_days(
     table_name: str,
 ) -> dict[dt.date, DayLoad]:
     """Register `table_name` with the known columns (as text) of every readable day."""
+    reserved = [c for c in known if c.startswith(INTERNAL_PREFIX)]
+    if reserved:
+        raise ValueError(f"column names starting with {INTERNAL_PREFIX!r} are reserved: {reserved}")
+    days = list(days)
+    misnamed = _skipped_paths(folder_for, days)
     loads: dict[dt.date, DayLoad] = {}
     tables: list[pa.Table] = []
     for day in days:
-        load = DayLoad(day)
+        load = DayLoad(day, skipped=[*misnamed.get(None, []), *misnamed.get(day, [])])
         loads[day] = load
-        day_tables: list[pa.Table] = []
-        try:
-            for index, path in enumerate(landing_files(folder_for(day))):
-                load.files.append(str(path))
-                table = read_as_text(path)
-                _check_columns(path, table, required)
-                extra = [c for c in table.column_names if c not in known and c not in _BOOKKEEPING]
-                load.extra_columns.extend(c for c in extra if c not in load.extra_columns)
-                day_tables.append(_conform(table, known, day, index))
-        except UnreadableFileError as exc:
-            load.error = str(exc)
-            continue
-        load.rows_read = sum(t.num_rows for t in day_tables)
-        tables.extend(day_tables)
+        tables.extend(_load_day(load, folder_for(day), required, known))
+        for skipped in load.skipped:
+            log.warning("%s: %s, skipped: %s", day, skipped.path, skipped.why)
     schema = _schema(known)
     combined = pa.concat_tables(tables) if tables else schema.empty_table()
     con.register(table_name, combined)
@@ -86,7 +125,7 @@ def load_days(
 
 
 def _schema(known: list[str]) -> pa.Schema:
-    fields = [pa.field(c, pa.string()) for c in [*known, RAW_LINE, SOURCE_FILE]]
+    fields = [pa.field(c, pa.string()) for c in [*known, RAW_LINE, BROKEN, SOURCE_FILE]]
     fields += [
         pa.field(ROW_NUMBER, pa.int64()),
         pa.field(DAY, pa.date32()),
@@ -95,14 +134,15 @@ def _schema(known: list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _conform(table: pa.Table, known: list[str], day: dt.date, file_index: int) -> pa.Table:
+def _conform(file: TextFile, known: list[str], day: dt.date, file_index: int) -> pa.Table:
     """Same columns in the same order for every file: absent optional columns become null."""
-    n = table.num_rows
-    columns = {
-        c: table[c] if c in table.column_names else pa.nulls(n, pa.string())
-        for c in [*known, RAW_LINE, SOURCE_FILE]
-    }
-    columns[ROW_NUMBER] = table[ROW_NUMBER]
-    columns[DAY] = pa.array([day] * n, pa.date32())
-    columns[FILE_INDEX] = pa.array([file_index] * n, pa.int32())
+    n = file.num_rows
+    present = file.columns.column_names
+    columns = {c: file.columns[c] if c in present else pa.nulls(n, pa.string()) for c in known}
+    columns[RAW_LINE] = file.raw_lines
+    columns[BROKEN] = file.broken
+    columns[SOURCE_FILE] = pa.repeat(pa.scalar(str(file.path), pa.string()), n)
+    columns[ROW_NUMBER] = file.row_numbers
+    columns[DAY] = pa.repeat(pa.scalar(day, pa.date32()), n)
+    columns[FILE_INDEX] = pa.repeat(pa.scalar(file_index, pa.int32()), n)
     return pa.table(columns, schema=_schema(known))

@@ -7,15 +7,24 @@ the queryable proof of the accounting rule: read = accepted + quarantined.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import duckdb
 import pandas as pd
 
 from perf_pipeline.config import ModelConfig
+from perf_pipeline.ingest.listing import SkippedPath
 from perf_pipeline.ingest.predictions import DayResult
 from perf_pipeline.lake import write_frame_partitions
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import INGEST_LOG
+
+
+def skipped_json(skipped: list[SkippedPath]) -> str | None:
+    """The skipped paths of a day as a JSON list of {"path", "why"}; None when there are none."""
+    if not skipped:
+        return None
+    return json.dumps([{"path": s.path, "why": s.why} for s in skipped], ensure_ascii=False)
 
 
 def write_ingest_log(
@@ -37,6 +46,7 @@ def write_ingest_log(
                 "quarantined": r.quarantined,
                 "error": r.load.error,
                 "extra_columns": ",".join(r.load.extra_columns) or None,
+                "skipped": skipped_json(r.load.skipped),
             }
             for day, r in results.items()
         ]

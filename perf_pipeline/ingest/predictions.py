@@ -11,18 +11,25 @@ from dataclasses import dataclass
 
 import duckdb
 
-from perf_pipeline.config import ModelConfig, Task
-from perf_pipeline.ingest.landing import DAY, DayLoad, load_days
-from perf_pipeline.ingest.readers import RAW_LINE
+from perf_pipeline.config import ModelConfig, Task, canonical_class_text
+from perf_pipeline.ingest.duplicates import load_neighbour_ids, mark_duplicates, neighbour_days
+from perf_pipeline.ingest.landing import DAY, SOURCE_FILE, DayLoad, load_days
 from perf_pipeline.ingest.rules import (
+    BROKEN_ROW_RULES,
+    MAX_LIST_CHARS,
     ORDER_IN_LANDING,
+    REASON,
+    TS,
     blank,
     canonical_class,
     first_failing,
+    not_item_list,
+    not_one_of,
     quarantine_select,
     reasons_by_day,
+    too_long_rules,
 )
-from perf_pipeline.lake import day_files, read_files_sql, write_partitions
+from perf_pipeline.lake import write_partitions
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
@@ -49,25 +56,47 @@ def score_columns(model: ModelConfig) -> list[str]:
 
 
 def required_columns(model: ModelConfig) -> list[str]:
-    return ["prediction_id", "timestamp", *model.input_columns, "prediction", *score_columns(model)]
+    """Columns every file must have. A binary classifier's `prediction` is optional: without it
+    the predicted class is `score >= decision_threshold`."""
+    prediction = [] if model.task is Task.BINARY_CLASSIFICATION else ["prediction"]
+    return ["prediction_id", "timestamp", *model.input_columns, *prediction, *score_columns(model)]
 
 
 def known_columns(model: ModelConfig) -> list[str]:
-    return [*required_columns(model), "model_version"]
+    columns = required_columns(model)
+    if "prediction" not in columns:
+        columns.append("prediction")
+    return [*columns, "model_version"]
+
+
+def _prediction_rules(model: ModelConfig) -> list[tuple[str, str]]:
+    """What makes a logged prediction unusable, for each task."""
+    prediction = q("prediction")
+    if model.task is Task.BINARY_CLASSIFICATION:
+        return [(not_one_of(prediction, list(model.binary_classes)), "unknown_prediction_class")]
+    rules = [(blank(prediction), "null_prediction")]
+    if model.task is Task.MULTICLASS_CLASSIFICATION:
+        classes = [canonical_class_text(c) for c in model.classes]
+        rules.append((not_one_of(prediction, classes), "unknown_prediction_class"))
+    elif model.task is Task.REGRESSION:
+        rules.append((f"TRY_CAST({prediction} AS DOUBLE) IS NULL", "unparseable_prediction"))
+        rules.append((f"NOT isfinite(TRY_CAST({prediction} AS DOUBLE))", "prediction_not_finite"))
+    else:
+        rules += too_long_rules(["prediction"], MAX_LIST_CHARS)
+        rules.append((not_item_list(prediction), "unparseable_prediction"))
+    return rules
 
 
 def _rules(model: ModelConfig) -> list[tuple[str, str]]:
     rules = [
-        (f"{q(RAW_LINE)} IS NOT NULL", "malformed_json_line"),
-        (blank("prediction_id"), "null_prediction_id"),
-        (blank("timestamp"), "null_timestamp"),
-        ("_ts IS NULL", "unparseable_timestamp"),
-        (f"CAST(_ts AS DATE) <> {q(DAY)}", "timestamp_outside_partition"),
-        (blank("prediction"), "null_prediction"),
+        *BROKEN_ROW_RULES,
+        (blank(q("prediction_id")), "null_prediction_id"),
+        *too_long_rules(["prediction_id", "model_version", *model.input_columns]),
+        (blank(q("timestamp")), "null_timestamp"),
+        (f"{q(TS)} IS NULL", "unparseable_timestamp"),
+        (f"CAST({q(TS)} AS DATE) <> {q(DAY)}", "timestamp_outside_partition"),
+        *_prediction_rules(model),
     ]
-    if model.task is Task.REGRESSION:
-        rules.append(("TRY_CAST(prediction AS DOUBLE) IS NULL", "unparseable_prediction"))
-        rules.append(("NOT isfinite(TRY_CAST(prediction AS DOUBLE))", "prediction_not_finite"))
     for col in score_columns(model):
         cast = f"TRY_CAST({q(col)} AS DOUBLE)"
         rules += [
@@ -94,7 +123,7 @@ def _typed_columns(model: ModelConfig) -> str:
         f"{quote_literal(model.model_id)} AS model_id",
         f"{q(DAY)} AS date",
         "trim(prediction_id) AS prediction_id",
-        "_ts AS timestamp",
+        f"{q(TS)} AS timestamp",
         "model_version",
     ]
     for col in model.features.numerical:
@@ -108,27 +137,43 @@ def _typed_columns(model: ModelConfig) -> str:
     if model.task is Task.REGRESSION:
         parts.append("TRY_CAST(prediction AS DOUBLE) AS prediction")
     else:
-        parts.append(f"{canonical_class('prediction')} AS prediction")
+        # A blank binary prediction is stored as NULL: the metrics then use the threshold.
+        parts.append(
+            f"CASE WHEN {blank('prediction')} THEN NULL ELSE "
+            f"{canonical_class('prediction')} END AS prediction"
+        )
     parts += [f"TRY_CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in score_columns(model)]
-    parts.append("__source_file AS source_file")
+    parts.append(f"{q(SOURCE_FILE)} AS source_file")
     return ",\n".join(parts)
 
 
-def _earlier_ids(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, first: dt.date | None
-) -> None:
-    """Ids accepted on the days just before this range: a file delivered again the next day
-    must not count its predictions twice. The window is bounded (`duplicate_window_days`) so a
-    daily run never reads the whole history."""
-    window = model.quality.duplicate_window_days
-    earlier = [first - dt.timedelta(days=i) for i in range(1, window + 1)] if first else []
-    files = day_files(paths, "predictions", model.model_id, earlier)
-    source = (
-        f"SELECT prediction_id FROM {read_files_sql(files)}"
-        if files
-        else ("SELECT CAST(NULL AS VARCHAR) AS prediction_id WHERE false")
+def _judge(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> tuple[dict[dt.date, DayLoad], list[dt.date]]:
+    """`judged_predictions` for `days`; returns the loads and the stale neighbour days."""
+    loads = load_days(
+        con,
+        lambda d: paths.landing_day("predictions", model.model_id, d),
+        days,
+        required_columns(model),
+        known_columns(model),
+        "raw_predictions",
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE earlier_ids AS {source}")
+    window = model.quality.duplicate_window_days
+    neighbours = load_neighbour_ids(con, paths, model.model_id, neighbour_days(days, window))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE first_pass_predictions AS
+        WITH typed AS (
+            SELECT *, TRY_CAST(timestamp AS TIMESTAMPTZ) AS {q(TS)} FROM raw_predictions
+        )
+        SELECT *, {first_failing(_rules(model))} AS {q(REASON)} FROM typed
+        """
+    )
+    stale = mark_duplicates(
+        con, "first_pass_predictions", neighbours, window, min(days), "judged_predictions"
+    )
+    return loads, stale
 
 
 def ingest_predictions(
@@ -137,45 +182,25 @@ def ingest_predictions(
     """Ingest `days` and write the `predictions` and `quarantine` partitions of each day.
 
     A day whose files cannot be used writes empty partitions: a re-run after the files are fixed
-    replaces them, and a day that went bad never keeps stale rows from an earlier run.
+    replaces them, and a day that went bad never keeps stale rows from an earlier run. The
+    result may hold more days than asked: days ingested before whose duplicates this run changes
+    are ingested again with it (see `duplicates`).
     """
-    known = known_columns(model)
-    loads = load_days(
-        con,
-        lambda d: paths.landing_day("predictions", model.model_id, d),
-        days,
-        required_columns(model),
-        known,
-        "raw_predictions",
-    )
-    _earlier_ids(con, paths, model, min(days) if days else None)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE judged_predictions AS
-        WITH typed AS (
-            SELECT *, TRY_CAST(timestamp AS TIMESTAMPTZ) AS _ts FROM raw_predictions
-        ), first_pass AS (
-            SELECT *, {first_failing(_rules(model))} AS _reason FROM typed
-        )
-        SELECT * REPLACE (
-            CASE WHEN _reason IS NULL AND (
-                row_number() OVER (
-                    PARTITION BY trim(prediction_id), _reason IS NULL ORDER BY {ORDER_IN_LANDING}
-                ) > 1
-                OR trim(prediction_id) IN (SELECT prediction_id FROM earlier_ids)
-            ) THEN 'duplicate_prediction_id' ELSE _reason END AS _reason
-        )
-        FROM first_pass
-        """
-    )
+    days = sorted(set(days))
+    if not days:
+        return {}
+    loads, stale = _judge(con, paths, model, days)
+    while stale:
+        days = sorted({*days, *stale})
+        loads, stale = _judge(con, paths, model, days)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE accepted_predictions AS SELECT {_typed_columns(model)} "
-        f"FROM judged_predictions WHERE _reason IS NULL ORDER BY {ORDER_IN_LANDING}"
+        f"FROM judged_predictions WHERE {q(REASON)} IS NULL ORDER BY {ORDER_IN_LANDING}"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE quarantined_predictions AS SELECT "
-        f"{quarantine_select(model.model_id, 'predictions', known, q(DAY))} "
-        f"FROM judged_predictions WHERE _reason IS NOT NULL ORDER BY {ORDER_IN_LANDING}"
+        f"{quarantine_select(model.model_id, 'predictions', known_columns(model), q(DAY))} "
+        f"FROM judged_predictions WHERE {q(REASON)} IS NOT NULL ORDER BY {ORDER_IN_LANDING}"
     )
     accepted = write_partitions(
         con, paths, "predictions", model.model_id, "accepted_predictions", days

@@ -2,14 +2,18 @@
 
 Reading everything as text first, and typing it afterwards in SQL, is what lets one bad value
 quarantine one row instead of failing a whole file: a reader that infers types would either
-reject the file or silently turn the value into null. Each row keeps its 1-based row number in
-its file, so a quarantined row can be traced back to the exact line someone has to fix.
+reject the file or silently turn the value into null.
+
+A file's own columns and the reader's bookkeeping (row numbers, broken rows) travel apart, in a
+`TextFile`: a user column may be called anything, `__row_number` included, and must never be
+mistaken for, or collide with, what the pipeline adds.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,9 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-SOURCE_FILE = "__source_file"
-ROW_NUMBER = "__row_number"
-RAW_LINE = "__raw_line"
+from perf_pipeline.ingest.listing import list_folder
 
 _FORMATS = {
     ".parquet": "parquet",
@@ -29,6 +31,11 @@ _FORMATS = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
+MALFORMED_JSON_LINE = "malformed_json_line"
+MALFORMED_CSV_ROW = "malformed_csv_row"
+# pyarrow parses a CSV file in blocks and a row must fit in one: start at 4 MiB and double on
+# a row that straddles two blocks, so a huge field costs memory in proportion to the file only.
+_CSV_BLOCK_BYTES = 4 << 20
 
 
 class UnreadableFileError(Exception):
@@ -40,35 +47,63 @@ class UnreadableFileError(Exception):
         self.problem = problem
 
 
+@dataclass
+class TextFile:
+    """One landing file as read.
+
+    `columns` holds the file's own columns under their own names, every value as text.
+    `row_numbers` is each row's 1-based number in the file: the line for JSON Lines; for CSV
+    the record (header excluded, blank lines not counted, a quoted value spanning several lines
+    still one record), as a spreadsheet numbers rows below the header; the row for Parquet.
+    `broken` is, per row, why the row could not be split into columns (`malformed_json_line`,
+    `malformed_csv_row`) or null; such a row has null columns and its raw text in `raw_lines`.
+    """
+
+    path: Path
+    columns: pa.Table
+    row_numbers: pa.Array
+    broken: pa.Array
+    raw_lines: pa.Array
+
+    @property
+    def num_rows(self) -> int:
+        # Not `columns.num_rows`: a file of broken lines only has rows but no columns.
+        return len(self.row_numbers)
+
+
 def landing_files(folder: Path) -> list[Path]:
-    """Data files of one landing folder, in name order; hidden and `_`-marker files are skipped."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+    """Data files of one landing folder, in name order (links and subfolders are not read)."""
+    return list_folder(folder).files
 
 
-def read_as_text(path: Path) -> pa.Table:
-    """All columns as strings plus `__source_file` and `__row_number` (and `__raw_line`)."""
+def read_text_file(path: Path) -> TextFile:
+    """Read one landing file; raises `UnreadableFileError` when the file cannot be used at all."""
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UnreadableFileError(
             path, f"unsupported file type {path.suffix!r} (use .parquet, .csv or .jsonl)"
         )
+    if fmt == "parquet":
+        return _plain(path, _read_parquet(path))
     if path.stat().st_size == 0:
-        table = pa.table({})
-    elif fmt == "parquet":
-        table = _read_parquet(path)
-    elif fmt == "csv":
-        table = _read_csv(path)
-    else:
-        table = _read_jsonl(path)
+        return _plain(path, pa.table({}))  # an empty text file: no rows, nothing lost
+    return _read_csv(path) if fmt == "csv" else _read_jsonl(path)
+
+
+def read_as_text(path: Path) -> pa.Table:
+    """Only the file's own columns, as text (the reference set needs no row bookkeeping)."""
+    return read_text_file(path).columns
+
+
+def _plain(path: Path, table: pa.Table) -> TextFile:
     n = table.num_rows
-    if RAW_LINE not in table.column_names:
-        table = table.append_column(RAW_LINE, pa.nulls(n, pa.string()))
-    table = table.append_column(SOURCE_FILE, pa.array([str(path)] * n, pa.string()))
-    if ROW_NUMBER not in table.column_names:
-        table = table.append_column(ROW_NUMBER, pa.array(range(1, n + 1), pa.int64()))
-    return table
+    return TextFile(
+        path,
+        table,
+        pa.array(range(1, n + 1), pa.int64()),
+        pa.nulls(n, pa.string()),
+        pa.nulls(n, pa.string()),
+    )
 
 
 def _to_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -82,58 +117,123 @@ def _to_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
         return pa.chunked_array([pa.array(values, pa.string())])
 
 
-def _all_text(table: pa.Table) -> pa.Table:
-    return pa.table({name: _to_text(table[name]) for name in table.column_names})
+def _check_names(path: Path, names: list[str]) -> None:
+    if len(set(names)) != len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise UnreadableFileError(path, f"repeated column names {repeated}")
 
 
 def _read_parquet(path: Path) -> pa.Table:
+    if path.stat().st_size == 0:
+        # Parquet has a footer even with no rows: zero bytes is a file cut off, not an empty one.
+        raise UnreadableFileError(path, "not a readable Parquet file (the file is empty: 0 bytes)")
     try:
-        return _all_text(pq.read_table(path))
+        table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFileError(path, f"not a readable Parquet file ({exc})") from exc
+    _check_names(path, table.column_names)
+    return pa.table({name: _to_text(table[name]) for name in table.column_names})
 
 
-def _read_csv(path: Path) -> pa.Table:
+def _csv_header(path: Path) -> list[str]:
+    """The first non-blank record, read the way pyarrow will (a UTF-8 BOM is not a character)."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle), None)
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            for record in csv.reader(handle):
+                if record:
+                    return record
     except UnicodeDecodeError as exc:
         raise UnreadableFileError(
             path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from exc
+    except csv.Error as exc:
+        raise UnreadableFileError(path, f"unreadable CSV header ({exc})") from exc
+    return []
+
+
+def _read_csv(path: Path) -> TextFile:
+    header = _csv_header(path)
     if not header:
-        return pa.table({})
-    if len(set(header)) != len(header):
-        raise UnreadableFileError(path, f"repeated column names in the header: {header}")
-    try:
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding="utf8"),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                # Only an empty cell is missing: "NA", "NULL" or "NaN" are values to judge,
-                # exactly as the same text in a JSON Lines or Parquet file.
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowException, UnicodeDecodeError) as exc:
-        raise UnreadableFileError(path, f"not a readable CSV file ({exc})") from exc
+        return _plain(path, pa.table({}))
+    _check_names(path, header)
+    bad: list[pacsv.InvalidRow] = []
+    table = _parse_csv(path, header, bad, use_threads=True)
+    if bad:
+        # Only a single-threaded parse tells where a malformed row was: rare, so paid only then.
+        bad.clear()
+        table = _parse_csv(path, header, bad, use_threads=False)
+    return _with_malformed_rows(path, table, bad)
 
 
-def _read_jsonl(path: Path) -> pa.Table:
+def _parse_csv(
+    path: Path, header: list[str], bad: list[pacsv.InvalidRow], use_threads: bool
+) -> pa.Table:
+    def skip(row: pacsv.InvalidRow) -> str:
+        bad.append(row)
+        return "skip"
+
+    block = _CSV_BLOCK_BYTES
+    while True:
+        try:
+            return pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(
+                    encoding="utf8", block_size=block, use_threads=use_threads
+                ),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()),
+                    # Only an empty cell is missing: "NA", "NULL" or "NaN" are values to judge,
+                    # exactly as the same text in a JSON Lines or Parquet file.
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowException, UnicodeDecodeError) as exc:
+            if "straddl" in str(exc) and block <= path.stat().st_size:
+                bad.clear()
+                block *= 2
+                continue
+            raise UnreadableFileError(path, f"not a readable CSV file ({exc})") from exc
+
+
+def _with_malformed_rows(path: Path, table: pa.Table, bad: list[pacsv.InvalidRow]) -> TextFile:
+    """Put each malformed row back at its place, as a row of nulls with its raw text."""
+    total = table.num_rows + len(bad)
+    # pyarrow numbers records from the header (1), so a data record's number is one less.
+    bad_numbers = [
+        row.number - 1 if row.number else table.num_rows + i + 1 for i, row in enumerate(bad)
+    ]
+    taken = set(bad_numbers)
+    good_numbers = [n for n in range(1, total + 1) if n not in taken][: table.num_rows]
+    nulls = pa.table({c: pa.nulls(len(bad), pa.string()) for c in table.column_names})
+    numbers = pa.array(good_numbers + bad_numbers, pa.int64())
+    order = pc.sort_indices(numbers)
+    return TextFile(
+        path,
+        pa.concat_tables([table, nulls]).take(order),
+        numbers.take(order),
+        pa.array([None] * table.num_rows + [MALFORMED_CSV_ROW] * len(bad), pa.string()).take(order),
+        pa.array([None] * table.num_rows + [row.text for row in bad], pa.string()).take(order),
+    )
+
+
+def _read_jsonl(path: Path) -> TextFile:
     """One JSON object a line; a broken line becomes a row of its own, kept as raw text."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(
+            path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
     rows: list[dict[str, str | None]] = []
     line_numbers: list[int] = []
+    broken: list[str | None] = []
     columns: dict[str, None] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFileError(
-            path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from exc
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    # Only \n ends a line (a \r before it is dropped): other line breaks are data in a value.
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         line_numbers.append(line_number)
@@ -141,16 +241,22 @@ def _read_jsonl(path: Path) -> pa.Table:
             record = json.loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-        except ValueError:
-            rows.append({RAW_LINE: line})
+        except (ValueError, RecursionError):
+            rows.append({})
+            broken.append(line)
             continue
         row = {k: _json_text(v) for k, v in record.items()}
         columns.update(dict.fromkeys(row))
         rows.append(row)
-    names = [*columns, RAW_LINE]
-    table = pa.table({name: pa.array([r.get(name) for r in rows], pa.string()) for name in names})
-    # Blank lines hold no row, but a row's number stays the line number someone has to fix.
-    return table.append_column(ROW_NUMBER, pa.array(line_numbers, pa.int64()))
+        broken.append(None)
+    table = pa.table({name: pa.array([r.get(name) for r in rows], pa.string()) for name in columns})
+    return TextFile(
+        path,
+        table,
+        pa.array(line_numbers, pa.int64()),
+        pa.array([None if b is None else MALFORMED_JSON_LINE for b in broken], pa.string()),
+        pa.array(broken, pa.string()),
+    )
 
 
 def _json_text(value: object) -> str | None:
