@@ -37,12 +37,15 @@ def connect(
     return con
 
 
-def _atomic_copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
+def _atomic_copy(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, query: str, target: Path
+) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         con.execute(
-            f"COPY ({query}) TO {quote_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+            f"COPY ({query}) TO {quote_literal(paths.for_duckdb(tmp))} "
+            "(FORMAT parquet, COMPRESSION zstd)"
         )
         os.replace(tmp, target)
     finally:
@@ -67,7 +70,7 @@ def write_partitions(
     counts: dict[dt.date, int] = {}
     for day in days:
         query = f"SELECT * FROM {relation} WHERE date = DATE {quote_literal(day.isoformat())}"
-        _atomic_copy(con, query, paths.partition_dir(table, model_id, day) / file_name)
+        _atomic_copy(con, paths, query, paths.partition_dir(table, model_id, day) / file_name)
         counts[day] = per_day.get(day, 0)
     return counts
 
@@ -76,14 +79,14 @@ def write_single(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, table: str, model_id: str, query: str
 ) -> None:
     """Write an unpartitioned per-model table (the reference, its profile)."""
-    _atomic_copy(con, query, paths.partition_dir(table, model_id, None) / "data.parquet")
+    _atomic_copy(con, paths, query, paths.partition_dir(table, model_id, None) / "data.parquet")
 
 
 def table_glob(
     paths: DataPaths, table: str, model_id: str | None = None, pattern: str = "*"
 ) -> str:
     model_part = f"model={model_id}" if model_id else "model=*"
-    return str(paths.table_dir(table) / model_part / "**" / f"{pattern}.parquet")
+    return paths.for_duckdb(paths.table_dir(table) / model_part / "**" / f"{pattern}.parquet")
 
 
 def has_files(paths: DataPaths, table: str, model_id: str | None = None) -> bool:
@@ -114,7 +117,8 @@ def day_files(
     for day in days:
         folder = paths.partition_dir(table, model_id, day)
         if folder.exists():
-            files.extend(str(p) for p in sorted(folder.glob(file_name or "*.parquet")))
+            matches = folder.glob(file_name or "*.parquet")
+            files.extend(paths.for_duckdb(p) for p in sorted(matches) if not p.name.startswith("."))
     return files
 
 

@@ -7,12 +7,56 @@ the whole data root is one setting (`PERF_PIPELINE_HOME`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 DATA_ROOT_ENV = "PERF_PIPELINE_HOME"
 DEFAULT_DATA_ROOT = "data"
+# Characters DuckDB's file readers treat as wildcards or list separators, even in a plain path.
+_DUCKDB_SPECIAL = frozenset("*?[]{}\\,")
+_DUCKDB_REFUSED = ("?", "\\")
+
+
+def _has_duckdb_special(path: Path) -> bool:
+    return any(c in _DUCKDB_SPECIAL for c in str(path))
+
+
+def duckdb_alias(root: Path) -> Path:
+    """A path to `root` that DuckDB reads literally.
+
+    DuckDB expands `*`, `?` and `[...]` in every file path it reads, even in an explicit list of
+    files, so a data root such as `/data/fraud*` would silently read its neighbours' files too.
+    Such a root is reached through a symbolic link with a plain name in the user's cache folder
+    (one per root, recreated whenever it is missing); any other root is used as it is.
+    """
+    refused = [c for c in _DUCKDB_REFUSED if c in str(root)]
+    if refused:
+        # DuckDB resolves links for a database file, then reads `?` as the start of connection
+        # options and `\` as a folder separator: `warehouse.duckdb` could never be opened there.
+        raise ValueError(
+            f"data root {root}: DuckDB cannot open a database file whose path holds "
+            f"{' or '.join(repr(c) for c in refused)}; choose a data root without them"
+        )
+    if not _has_duckdb_special(root):
+        return root
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = cache / "perf_pipeline" / "roots"
+    alias = folder / hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:20]
+    if _has_duckdb_special(alias):
+        raise ValueError(
+            f"data root {root} holds characters DuckDB reads as wildcards, and the cache folder "
+            f"{folder} does too; set XDG_CACHE_HOME to a plain folder"
+        )
+    if not (alias.is_symlink() and os.readlink(alias) == str(root)):
+        folder.mkdir(parents=True, exist_ok=True)
+        staged = alias.with_name(f".{alias.name}.{uuid.uuid4().hex}")
+        os.symlink(root, staged)
+        os.replace(staged, alias)  # atomic: concurrent processes agree on one link
+    return alias
 
 
 def resolve_data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -24,6 +68,17 @@ def resolve_data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
 @dataclass(frozen=True)
 class DataPaths:
     root: Path
+
+    @cached_property
+    def duckdb_root(self) -> Path:
+        """The data root as DuckDB must be given it (see `duckdb_alias`)."""
+        return duckdb_alias(self.root)
+
+    def for_duckdb(self, path: Path) -> str:
+        """`path` (under the data root) spelled so that DuckDB reads it literally."""
+        if self.duckdb_root == self.root:
+            return str(path)
+        return str(self.duckdb_root / path.relative_to(self.root))
 
     @property
     def models_file(self) -> Path:

@@ -65,7 +65,7 @@ def _current_signature(paths: DataPaths) -> str | None:
 def _opens(paths: DataPaths) -> bool:
     """Whether a new connection can open the views file (a stray WAL can make it refuse)."""
     try:
-        duckdb.connect(str(paths.views_db), read_only=True).close()
+        duckdb.connect(paths.for_duckdb(paths.views_db), read_only=True).close()
     except duckdb.Error:
         return False
     return True
@@ -91,7 +91,8 @@ def refresh_views(paths: DataPaths) -> bool:
     paths.views_db.parent.mkdir(parents=True, exist_ok=True)
     tmp = paths.views_db.with_name(f".{paths.views_db.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with duckdb.connect(str(tmp)) as con:
+        # DuckDB reads `?` in a database path as the start of options: spell it literally.
+        with duckdb.connect(paths.for_duckdb(tmp)) as con:
             for table in tables:
                 con.execute(f"CREATE VIEW {table} AS {view_sql(paths, table)}")
         os.replace(tmp, paths.views_db)
