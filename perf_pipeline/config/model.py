@@ -1,7 +1,9 @@
-"""The models file (`<data root>/models.yaml`): the one place a user declares what to monitor.
+"""The shape of one model's entry in the models file, as frozen pydantic models.
 
-Parsed with pydantic so that a typo in a user's YAML fails with the model id, the field and the
-problem, instead of surfacing later as a KeyError deep inside an asset.
+Pydantic checks each field (types, bounds, unknown keys); the rules that tie fields together
+(threshold names against the metric registry, drift columns, reserved column names, ...) live in
+`perf_pipeline.config.rules` and run when the file is loaded, so that one message can list every
+problem of the file instead of the first one pydantic meets.
 """
 
 from __future__ import annotations
@@ -9,13 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+# Validation context key: `load_models` runs the whole-file rules itself, so it can report every
+# problem with its key path; the model validator then skips its own, shorter checks.
+FILE_RULES = "file_rules"
 
 
 class Task(StrEnum):
@@ -23,6 +33,11 @@ class Task(StrEnum):
     MULTICLASS_CLASSIFICATION = "multiclass_classification"
     REGRESSION = "regression"
     RANKING = "ranking"
+
+
+_BOOLEAN_VALUE = (
+    "YAML read this as a boolean (yes/no/on/off/true/false are booleans to YAML); quote it"
+)
 
 
 class _Strict(BaseModel):
@@ -62,7 +77,15 @@ class MetricThreshold(_Strict):
 class DriftSettings(_Strict):
     """Overrides of the default drift method selection (DESIGN §5)."""
 
-    share_threshold: float = Field(default=0.5, gt=0, le=1)
+    share_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="The dataset drifts on a day when the share of drifted columns is >= this; "
+        "a `drift` alert fires exactly on those days. `thresholds.drift_share.max` in the models "
+        "file is the same setting: when given, it sets this (both given and different is an "
+        "error).",
+    )
     methods: dict[str, str] = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict)
     # Many columns are tested each day; off by default so the numbers match Evidently's.
@@ -70,6 +93,41 @@ class DriftSettings(_Strict):
 
 
 Severity = Literal["error", "warning", "off"]
+# Expectation keys the pipeline sets itself (`meta` carries the expectation's name).
+RESERVED_EXPECTATION_KWARGS = frozenset({"meta"})
+
+
+class CustomExpectation(BaseModel):
+    """A Great Expectations 1.x expectation a user adds to a model's suite.
+
+    `expectation` is the class name in `great_expectations.expectations`; every other key except
+    `severity` and `name` is passed to it as a keyword argument. Only the shape is checked when
+    the file loads (importing Great Expectations is slow); `perf-pipeline validate` also checks
+    that the class exists and accepts the arguments.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    expectation: str = Field(pattern=r"^Expect[A-Za-z0-9]+$")
+    severity: Literal["error", "warning"] = Field(
+        default="error", description="`error` blocks the day when it fails; `warning` records."
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The `data_quality.expectation` value and the check's label; default "
+        "`<column>_<expectation in snake case>`.",
+    )
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def default_name(self) -> str:
+        words = re.sub(r"(?<!^)(?=[A-Z])", "_", self.expectation.removeprefix("Expect")).lower()
+        column = self.kwargs.get("column")
+        return f"{column}_{words}" if isinstance(column, str) else words
 
 
 class QualitySettings(_Strict):
@@ -91,6 +149,21 @@ class QualitySettings(_Strict):
         description="An id already accepted this many days before is a duplicate too.",
     )
     severity: dict[str, Severity] = Field(default_factory=dict)
+    expectations: list[CustomExpectation] = Field(default_factory=list)
+
+    def custom_names(self) -> list[str]:
+        """The name of each custom expectation, in file order: the given one, or the default
+        made unique with a `_2`, `_3`, ... suffix."""
+        names: list[str] = []
+        for entry in self.expectations:
+            name = entry.name or entry.default_name
+            if entry.name is None:
+                base, n = name, 1
+                while name in names:
+                    n += 1
+                    name = f"{base}_{n}"
+            names.append(name)
+        return names
 
 
 class ModelConfig(_Strict):
@@ -123,6 +196,36 @@ class ModelConfig(_Strict):
     )
     quality: QualitySettings = Field(default_factory=QualitySettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_drift_share(cls, data: Any) -> Any:
+        """`thresholds.drift_share.max` and `drift.share_threshold` are one setting: the former,
+        when given, sets the latter, so everything downstream reads `drift.share_threshold`.
+        Values that do not fit are left alone for the rules to name."""
+        if not isinstance(data, dict):
+            return data
+        thresholds, drift = data.get("thresholds"), data.get("drift", {})
+        share = thresholds.get("drift_share") if isinstance(thresholds, dict) else None
+        limit = share.get("max") if isinstance(share, dict) else None
+        usable = isinstance(limit, int | float) and not isinstance(limit, bool) and 0 < limit <= 1
+        if usable and isinstance(drift, dict) and "share_threshold" not in drift:
+            return {**data, "drift": {**drift, "share_threshold": float(limit)}}
+        return data
+
+    @field_validator("positive_class", mode="before")
+    @classmethod
+    def _positive_not_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError(_BOOLEAN_VALUE)
+        return value
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_not_boolean(cls, value: object) -> object:
+        if isinstance(value, list) and any(isinstance(v, bool) for v in value):
+            raise ValueError(_BOOLEAN_VALUE)
+        return value
+
     @field_validator("model_id")
     @classmethod
     def _safe_id(cls, value: str) -> str:
@@ -154,7 +257,11 @@ class ModelConfig(_Strict):
         return tuple(sorted(cutoffs))
 
     @model_validator(mode="after")
-    def _task_specific(self) -> ModelConfig:
+    def _task_specific(self, info: ValidationInfo) -> ModelConfig:
+        """Built in code, a model gets these basic checks; from the models file, `load_models`
+        applies every rule of `perf_pipeline.config.rules` instead."""
+        if info.context and info.context.get(FILE_RULES):
+            return self
         if self.task in (Task.MULTICLASS_CLASSIFICATION,) and len(self.classes) < 3:
             raise ValueError("multiclass_classification needs at least three 'classes'")
         if self.task is Task.RANKING and not self.k:
@@ -189,7 +296,12 @@ class ModelConfig(_Strict):
 
     @property
     def input_columns(self) -> list[str]:
-        """Every column a prediction log must carry for this model (beyond the fixed ones)."""
+        """Every column a prediction log must carry for this model (beyond the fixed ones).
+
+        Segments and protected attributes may be logged columns that are not features: fairness
+        attributes are often deliberately kept out of a model's inputs, yet must be logged to
+        measure it per group.
+        """
         columns = list(self.features.all)
         for column in [*self.segments, *self.protected_attributes]:
             if column not in columns:
@@ -212,27 +324,3 @@ def canonical_class_text(value: object) -> str:
     if number == number and abs(number) < 1e15 and number == round(number):
         return str(int(number))
     return text
-
-
-class ModelsFileError(ValueError):
-    """The models file is missing or invalid; the message names the file and the problem."""
-
-
-def load_models(path: Path) -> dict[str, ModelConfig]:
-    """Read and validate the models file; the returned dict keeps the file's order."""
-    if not path.exists():
-        raise ModelsFileError(f"{path}: models file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ModelsFileError(f"{path}: not valid YAML: {exc}") from exc
-    models = raw.get("models") if isinstance(raw, dict) else None
-    if not isinstance(models, dict):
-        raise ModelsFileError(f"{path}: expected a top-level 'models:' mapping of model ids")
-    parsed: dict[str, ModelConfig] = {}
-    for model_id, body in models.items():
-        try:
-            parsed[str(model_id)] = ModelConfig(model_id=str(model_id), **(body or {}))
-        except (ValidationError, TypeError) as exc:
-            raise ModelsFileError(f"{path}: model {model_id!r}: {exc}") from exc
-    return parsed

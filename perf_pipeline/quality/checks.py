@@ -15,33 +15,29 @@ from collections.abc import Iterator
 import dagster as dg
 
 from perf_pipeline.config import ModelConfig
-from perf_pipeline.quality.gate import GATE_EXPECTATIONS, DayVerdict
-from perf_pipeline.quality.suite import ERROR, ReferenceStats, build_suite, effective_severity
+from perf_pipeline.names import dagster_name
+from perf_pipeline.quality.gate import DayVerdict
+from perf_pipeline.quality.suite import ERROR, effective_severity, expectation_catalogue
 
 MAX_FAILED_DAYS_SHOWN = 5
 
 
 def _all_expectations(model: ModelConfig) -> list[tuple[str, str, str | None]]:
-    """(name, severity, column) of every expectation the gate can evaluate for this model."""
-    every_column = ReferenceStats(
-        rows=1,
-        minimum=dict.fromkeys(model.features.numerical, 0.0),
-        maximum=dict.fromkeys(model.features.numerical, 1.0),
-        categories={c: ["_"] for c in model.features.categorical},
-    )
-    specs = [(s.name, s.severity, s.column) for s in build_suite(model, every_column)]
-    own = [
+    """(name, severity, column) of every expectation the gate evaluates for this model."""
+    return [
         (name, severity, column)
-        for name, default, column in GATE_EXPECTATIONS
+        for name, default, column in expectation_catalogue(model)
         if (severity := effective_severity(model, name, default)) is not None
     ]
-    return [*own, *specs]
 
 
 def gate_check_specs(model: ModelConfig, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """One check per expectation. Dagster accepts only `[A-Za-z0-9_]` in a check name, so the
+    name goes through `dagster_name`; the description and the `data_quality` rows keep the
+    readable one (`x-1_null_rate`)."""
     return [
         dg.AssetCheckSpec(
-            name=name,
+            name=dagster_name(name),
             asset=asset_key,
             blocking=severity == ERROR,
             description=f"{severity}: {name}" + (f" (column {column})" if column else ""),
@@ -64,6 +60,7 @@ def gate_check_results(
             else dg.AssetCheckSeverity.WARN
         )
         metadata: dict[str, object] = {
+            "expectation": name,
             "severity": severity,
             "column": column or "",
             "days_evaluated": len(evaluated),
@@ -85,7 +82,7 @@ def gate_check_results(
         )
         yield dg.AssetCheckResult(
             asset_key=asset_key,
-            check_name=name,
+            check_name=dagster_name(name),
             passed=not failed,
             severity=check_severity,
             metadata=metadata,

@@ -28,8 +28,8 @@ from perf_pipeline.lake import (
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.quality.suite import (
     ERROR,
+    GATE_EXPECTATIONS,
     SCORE_SUM_COLUMN,
-    WARNING,
     ReferenceStats,
     build_suite,
     effective_severity,
@@ -39,14 +39,6 @@ from perf_pipeline.sql import quote_identifier as q
 
 # The gate's file in each `data_quality` partition (the labels checks write their own).
 GATE_FILE = "predictions.parquet"
-
-# Checks the gate makes itself, beside the generated Great Expectations suite.
-GATE_EXPECTATIONS: list[tuple[str, str, str | None]] = [
-    ("files_readable", ERROR, None),
-    ("rows_accounted_for", ERROR, None),
-    ("quarantine_share", WARNING, None),
-    ("row_count_within_trailing_band", WARNING, None),
-]
 
 
 @dataclass
@@ -196,7 +188,7 @@ def assess_days(
 
     specs = build_suite(model, reference_stats(con, paths, model))
     log = _ingest_log(con, paths, model, days)
-    needed = {s.column for s in specs if s.column} | {"prediction_id"}
+    needed = {c for s in specs for c in s.columns} | {"prediction_id"}
     runner = SuiteRunner()
     verdicts: dict[dt.date, DayVerdict] = {}
     for day in days:

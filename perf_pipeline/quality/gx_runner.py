@@ -76,7 +76,7 @@ class SuiteRunner:
                 ExpectationOutcome(
                     spec=spec,
                     success=bool(item.success),
-                    observed_value=_observed(details),
+                    observed_value=_raised(item.exception_info) or _observed(details),
                     unexpected_count=details.get("unexpected_count"),
                     element_count=details.get("element_count"),
                     sample_values=[_plain(v) for v in details.get("partial_unexpected_list") or []],
@@ -94,8 +94,23 @@ def _observed(details: dict[str, Any]) -> str | None:
     return None
 
 
+def _raised(info: Any) -> str | None:
+    """The message of an exception Great Expectations caught while evaluating an expectation
+    (a custom expectation on a column of the wrong type, say), so the row says why it failed.
+    GX reports it either flat or keyed by the metric that raised."""
+    if not isinstance(info, dict):
+        return None
+    entries = [info, *(v for v in info.values() if isinstance(v, dict))]
+    for entry in entries:
+        if entry.get("raised_exception"):
+            return f"error: {entry.get('exception_message')}"
+    return None
+
+
 def _plain(value: Any) -> Any:
-    """JSON-safe values: NaN becomes null, numpy scalars become Python numbers."""
+    """JSON-safe values: NaN becomes null, numpy scalars become Python numbers, pairs lists."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):

@@ -16,6 +16,7 @@ import dagster as dg
 from perf_pipeline.alerts.records import Alert
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.ingest.predictions import DayResult
+from perf_pipeline.names import dagster_name
 from perf_pipeline.quality.suite import ERROR, WARNING
 
 LABELS_FILE = "labels.parquet"
@@ -99,7 +100,7 @@ def label_alerts(model: ModelConfig, rows: list[dict]) -> list[Alert]:
 
 def label_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(name, asset=asset_key, description=f"{severity}: {text}")
+        dg.AssetCheckSpec(dagster_name(name), asset=asset_key, description=f"{severity}: {text}")
         for name, severity, text in LABEL_CHECKS
     ]
 
@@ -110,7 +111,7 @@ def label_check_results(asset_key: dg.AssetKey, rows: list[dict]) -> Iterator[dg
         failed = [r for r in mine if not r["success"]]
         yield dg.AssetCheckResult(
             asset_key=asset_key,
-            check_name=name,
+            check_name=dagster_name(name),
             passed=not failed,
             severity=dg.AssetCheckSeverity.ERROR
             if severity == ERROR

@@ -1,4 +1,5 @@
-"""The expectation suite of a model, generated from its config and its reference data.
+"""The expectation suite of a model, generated from its config and its reference data, plus the
+expectations the models file adds under `quality.expectations`.
 
 Kept as plain specs (not Great Expectations objects) so the suite can be built, read and tested
 without importing Great Expectations, which is slow to import and only needed when validating.
@@ -9,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from perf_pipeline.config import ModelConfig, Task
+from perf_pipeline.config import ModelConfig, Task, canonical_class_text
 from perf_pipeline.ingest.predictions import score_columns
 
 ERROR = "error"
 WARNING = "warning"
+# The keyword arguments through which Great Expectations expectations name their columns.
+COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,14 @@ class ExpectationSpec:
     def column(self) -> str | None:
         return self.kwargs.get("column")
 
+    @property
+    def columns(self) -> list[str]:
+        """Every column the expectation reads (multi-column expectations name several)."""
+        named = [self.kwargs.get(k) for k in COLUMN_KWARGS if k != "column_list"]
+        listed = self.kwargs.get("column_list")
+        named += listed if isinstance(listed, list) else []
+        return [c for c in named if isinstance(c, str)]
+
 
 @dataclass(frozen=True)
 class ReferenceStats:
@@ -40,6 +51,15 @@ class ReferenceStats:
     maximum: dict[str, float] = field(default_factory=dict)
     categories: dict[str, list[str]] = field(default_factory=dict)
 
+
+# Checks the gate makes itself from the ingest log, beside the Great Expectations suite:
+# (name, default severity, column).
+GATE_EXPECTATIONS: list[tuple[str, str, str | None]] = [
+    ("files_readable", ERROR, None),
+    ("rows_accounted_for", ERROR, None),
+    ("quarantine_share", WARNING, None),
+    ("row_count_within_trailing_band", WARNING, None),
+]
 
 SCORE_SUM_COLUMN = "__score_sum"
 SCORE_SUM_TOLERANCE = 1e-3
@@ -65,8 +85,32 @@ def _apply_overrides(model: ModelConfig, specs: list[ExpectationSpec]) -> list[E
 
 
 def build_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[ExpectationSpec]:
-    """The generated suite with the models file's overrides applied."""
-    return _apply_overrides(model, _generated_suite(model, reference))
+    """The generated suite and the models file's own expectations, overrides applied."""
+    specs = [*_generated_suite(model, reference), *custom_specs(model)]
+    return _apply_overrides(model, specs)
+
+
+def custom_specs(model: ModelConfig) -> list[ExpectationSpec]:
+    """The models file's `quality.expectations`, as specs like the generated ones."""
+    return [
+        ExpectationSpec(entry.expectation, entry.kwargs, entry.severity, name)
+        for entry, name in zip(
+            model.quality.expectations, model.quality.custom_names(), strict=True
+        )
+    ]
+
+
+def expectation_catalogue(model: ModelConfig) -> list[tuple[str, str, str | None]]:
+    """(name, default severity, column) of every expectation the gate can evaluate for this
+    model, whatever its reference holds, before the models file's severity overrides."""
+    every_column = ReferenceStats(
+        rows=1,
+        minimum=dict.fromkeys(model.features.numerical, 0.0),
+        maximum=dict.fromkeys(model.features.numerical, 1.0),
+        categories={c: ["_"] for c in model.features.categorical},
+    )
+    specs = [*_generated_suite(model, every_column), *custom_specs(model)]
+    return [*GATE_EXPECTATIONS, *((s.name, s.severity, s.column) for s in specs)]
 
 
 def _generated_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[ExpectationSpec]:
@@ -108,8 +152,10 @@ def _generated_suite(model: ModelConfig, reference: ReferenceStats | None) -> li
                 "class_scores_sum_to_one",
             )
         )
-    allowed = [str(c) for c in model.classes] or (
-        _binary_classes(model) if model.task is Task.BINARY_CLASSIFICATION else []
+    allowed = (
+        _binary_classes(model)
+        if model.task is Task.BINARY_CLASSIFICATION
+        else [canonical_class_text(c) for c in model.classes]
     )
     if allowed:
         specs.append(
@@ -168,10 +214,9 @@ def _generated_suite(model: ModelConfig, reference: ReferenceStats | None) -> li
 
 
 def _binary_classes(model: ModelConfig) -> list[str]:
-    positive = str(model.positive_class)
-    if positive in ("1", "0"):
-        return ["0", "1"]
-    if positive.lower() in ("true", "false"):
-        return ["true", "false"]
-    # A named positive class: the negative class is whatever else the model logs.
-    return []
+    """Both classes as the ingest stores them; none when a model built in code names only a
+    positive class that is not 0/1 (the models file always names both then)."""
+    try:
+        return sorted(model.binary_classes)
+    except ValueError:
+        return []
