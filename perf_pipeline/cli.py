@@ -58,7 +58,36 @@ def _select(models: dict, wanted: list[str] | None) -> list:
     return [models[m] for m in wanted]
 
 
-def _run_backfill(paths: DataPaths, start: dt.date, end: dt.date, wanted: list[str] | None) -> int:
+EXIT_FAILED_DAYS = 1
+EXIT_NOTHING_TO_RUN = 2
+MAX_REASONS_SHOWN = 3
+
+
+def _report_failed_days(paths: DataPaths, outcomes: list) -> int:
+    """Print the days that did not get through; their number."""
+    from perf_pipeline.day_outcomes import days_between, failed_days
+
+    failed = [
+        f for o in outcomes for f in failed_days(paths, o.model_id, days_between(o.start, o.end))
+    ]
+    if failed:
+        print(f"{len(failed)} day(s) did not get through (see `data_quality` and `ingest_log`):")
+    for f in failed:
+        shown = "; ".join(f.reasons[:MAX_REASONS_SHOWN])
+        more = len(f.reasons) - MAX_REASONS_SHOWN
+        print(f"  {f.model_id} {f.day}: {shown}" + (f" (+{more} more)" if more > 0 else ""))
+    return len(failed)
+
+
+def _run_backfill(
+    paths: DataPaths,
+    start: dt.date,
+    end: dt.date,
+    wanted: list[str] | None,
+    fail_on_blocked_days: bool = True,
+) -> int:
+    """Exit 0 when every day got through, 1 when a run failed or a day was blocked or unreadable
+    (a scheduler or CI job must see that), 2 when no model has a day in the range."""
     import dagster as dg
 
     from perf_pipeline.runner import backfill, ensure_dagster_home, notify_pending
@@ -68,6 +97,13 @@ def _run_backfill(paths: DataPaths, start: dt.date, end: dt.date, wanted: list[s
     home = ensure_dagster_home(paths)
     defs, models = _load(paths)
     selected = _select(models, wanted)
+    later = [m for m in selected if m.start_date > end]
+    for m in later:
+        print(f"  {m.model_id}: starts on {m.start_date}, after {end}: nothing to run")
+    selected = [m for m in selected if m not in later]
+    if not selected:
+        print("No model has a day in this range.", file=sys.stderr)
+        return EXIT_NOTHING_TO_RUN
     print(f"Backfilling {start} .. {end} for {', '.join(m.model_id for m in selected)}")
     print(f"Runs are recorded in DAGSTER_HOME={home} (open them with `perf-pipeline ui`).")
     began = time.perf_counter()
@@ -79,7 +115,10 @@ def _run_backfill(paths: DataPaths, start: dt.date, end: dt.date, wanted: list[s
         print(f"  {o.model_id}: {o.start} .. {o.end}  run {o.run_id[:8]}  {state}")
     elapsed = time.perf_counter() - began
     print(f"Done in {elapsed:.0f} s; {sent} new alert(s) sent to {paths.alerts_log}")
-    return 0 if all(o.success for o in outcomes) else 1
+    blocked = _report_failed_days(paths, outcomes)
+    if not all(o.success for o in outcomes):
+        return EXIT_FAILED_DAYS
+    return EXIT_FAILED_DAYS if blocked and fail_on_blocked_days else 0
 
 
 def _demo(paths: DataPaths, fresh: bool) -> int:
@@ -89,7 +128,8 @@ def _demo(paths: DataPaths, fresh: bool) -> int:
         print(f"Writing the sample landing zone under {paths.root} ...")
         write_sample(paths.root)
     end = SAMPLE_START + dt.timedelta(days=SAMPLE_DAYS - 1)
-    code = _run_backfill(paths, SAMPLE_START, end, None)
+    # The sample's incidents block some days on purpose: the demo shows them, it does not fail.
+    code = _run_backfill(paths, SAMPLE_START, end, None, fail_on_blocked_days=False)
     from perf_pipeline.status import print_summary
 
     print_summary(paths)

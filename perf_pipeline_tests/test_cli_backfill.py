@@ -1,0 +1,104 @@
+"""`perf-pipeline backfill` tells a scheduler or CI job the truth through its exit code.
+
+A backfill's Dagster runs succeed even when the gate blocked some of their days, so the command
+reads the days' outcomes back and exits non-zero naming them; a range no model covers is not a
+silent success either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perf_pipeline.cli import EXIT_FAILED_DAYS, EXIT_NOTHING_TO_RUN, main
+from perf_pipeline.paths import DataPaths
+
+START = dt.date(2026, 3, 1)
+CLEAN, UNREADABLE = START, START + dt.timedelta(days=1)
+MODEL = "cli_model"
+
+MODELS_YAML = f"""
+models:
+  {MODEL}:
+    task: binary_classification
+    features:
+      numerical: [amount]
+    start_date: {START.isoformat()}
+  later_model:
+    task: regression
+    features:
+      numerical: [amount]
+    start_date: 2030-01-01
+"""
+
+
+def _frame(rng: np.random.Generator, n: int, day: dt.date) -> pd.DataFrame:
+    score = rng.random(n)
+    return pd.DataFrame(
+        {
+            "prediction_id": [f"{day}-{i}" for i in range(n)],
+            "timestamp": pd.Timestamp(day, tz="UTC") + pd.to_timedelta(np.arange(n), unit="s"),
+            "model_version": "v1",
+            "amount": rng.normal(100, 10, n),
+            "prediction": (score >= 0.5).astype(int),
+            "score": score,
+            "label": (rng.random(n) < score).astype(int),
+        }
+    )
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    paths = DataPaths(tmp_path / "root")
+    paths.root.mkdir()
+    paths.models_file.write_text(MODELS_YAML, encoding="utf-8")
+    rng = np.random.default_rng(3)
+    reference = paths.landing_reference(MODEL)
+    reference.mkdir(parents=True)
+    _frame(rng, 300, START - dt.timedelta(days=30)).to_parquet(reference / "ref.parquet")
+    for day in (CLEAN, UNREADABLE):
+        folder = paths.landing_day("predictions", MODEL, day)
+        folder.mkdir(parents=True)
+        _frame(rng, 150, day).drop(columns="label").to_parquet(folder / "part-0.parquet")
+    broken = paths.landing_day("predictions", MODEL, UNREADABLE) / "part-1.parquet"
+    broken.write_bytes(b"PAR1 this is not a parquet file")
+    return paths
+
+
+def _backfill(paths: DataPaths, start: dt.date, end: dt.date, *models: str) -> int:
+    extra = [a for m in models for a in ("--model", m)]
+    argv = ["--home", str(paths.root), "backfill", "--start", str(start), "--end", str(end)]
+    return main([*argv, *extra])
+
+
+def test_a_blocked_day_makes_the_backfill_exit_non_zero_naming_it(
+    data_root: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _backfill(data_root, CLEAN, UNREADABLE, MODEL)
+    out = capsys.readouterr().out
+    assert code == EXIT_FAILED_DAYS
+    assert f"{MODEL} {UNREADABLE}:" in out
+    assert "part-1.parquet" in out
+    assert f"{MODEL} {CLEAN}:" not in out
+
+
+def test_a_range_of_clean_days_exits_zero(
+    data_root: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _backfill(data_root, CLEAN, CLEAN, MODEL) == 0
+    assert "did not get through" not in capsys.readouterr().out
+
+
+def test_a_model_starting_after_the_range_is_named_and_nothing_to_run_exits_2(
+    data_root: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _backfill(data_root, CLEAN, CLEAN, "later_model")
+    captured = capsys.readouterr()
+    assert code == EXIT_NOTHING_TO_RUN
+    assert "later_model: starts on 2030-01-01" in captured.out
+    assert "No model has a day in this range" in captured.err
