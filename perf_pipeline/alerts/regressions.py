@@ -85,16 +85,20 @@ def _violations(
 
 
 def drift_alerts(model: ModelConfig, day: dt.date, drift: pd.DataFrame) -> list[Alert]:
-    bounds = model.thresholds.get(DRIFT_SHARE)
-    limit = bounds.max if bounds and bounds.max is not None else None
-    if limit is None:
-        return []
+    """A `drift` alert exactly on the days the drift table calls the dataset drifted.
+
+    One setting decides both (`drift.share_threshold`, which `thresholds.drift_share.max` sets):
+    the dataset drifts when the share of drifted columns reaches it, as in Evidently, so the
+    table and the alert can never disagree about a day.
+    """
     dataset = drift[drift["column"] == DATASET_COLUMN]
-    if dataset.empty or pd.isna(dataset.iloc[0]["statistic"]):
+    if dataset.empty:
+        return []
+    drifted = dataset.iloc[0]["drifted"]
+    if pd.isna(drifted) or not bool(drifted):
         return []
     share = float(dataset.iloc[0]["statistic"])
-    if share <= limit:
-        return []
+    limit = float(dataset.iloc[0]["threshold"])
     columns = drift[
         (drift["column"] != DATASET_COLUMN) & (drift["drifted"].fillna(False).astype(bool))
     ]
@@ -109,6 +113,7 @@ def drift_alerts(model: ModelConfig, day: dt.date, drift: pd.DataFrame) -> list[
             None,
             limit,
             "warning",
-            f"{model.model_id} {day}: {share:.0%} of columns drifted (max {limit:.0%}): {names}",
+            f"{model.model_id} {day}: {share:.0%} of columns drifted (dataset drift at "
+            f"{limit:.0%}): {names}",
         )
     ]
