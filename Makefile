@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint ui bench clean
+.PHONY: demo test lint ui bench clean validate
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,15 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed  ## sample data + the whole pipeline on the embedded DuckDB
 	$(BIN)/perf-pipeline demo
 
-test: $(BIN)/.installed  ## the test suite and the linter
+test: $(BIN)/.installed  ## the code location, the test suite and the linter
+	$(BIN)/dg check defs
+	$(BIN)/dg list defs > /dev/null
 	$(BIN)/python -m pytest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+validate: $(BIN)/.installed  ## check the models file: every problem named, exit 2 if any
+	$(BIN)/perf-pipeline validate
 
 ui: $(BIN)/.installed  ## the Dagster UI on the same data root and instance as the CLI
 	$(BIN)/perf-pipeline ui

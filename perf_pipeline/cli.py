@@ -1,4 +1,5 @@
-"""`perf-pipeline`: demo, backfill, status and ui, over the same definitions as the Dagster UI.
+"""`perf-pipeline`: demo, backfill, status, validate, add-model and ui, over the same definitions
+as the Dagster UI.
 
 Every command honours `PERF_PIPELINE_HOME` (the data root, default `./data`) and `DAGSTER_HOME`
 (default `<data root>/dagster_home`), so runs launched here show up in `dagster dev`.
@@ -25,7 +26,7 @@ def _date(text: str) -> dt.date:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="perf-pipeline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="perf-pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", help=f"data root (default: ${DATA_ROOT_ENV} or ./data)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="write the sample data if absent, backfill it, summarize")
@@ -39,6 +40,23 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="latest metrics and open alerts")
     status.add_argument("--model", action="append", help="only this model (repeatable)")
     sub.add_parser("ui", help="open the Dagster UI on this data root (dagster dev)")
+    sub.add_parser(
+        "validate", help="check the models file: every problem named; exit 2 if there is one"
+    )
+    add_model = sub.add_parser(
+        "add-model", help="append a new model entry, every field present and documented"
+    )
+    add_model.add_argument("model_id")
+    add_model.add_argument(
+        "--task",
+        required=True,
+        choices=[
+            "binary_classification",
+            "multiclass_classification",
+            "regression",
+            "ranking",
+        ],
+    )
     return parser
 
 
@@ -136,6 +154,18 @@ def _demo(paths: DataPaths, fresh: bool) -> int:
     return code
 
 
+def _add_model(paths: DataPaths, model_id: str, task: str) -> int:
+    from perf_pipeline.config import ModelsFileError
+    from perf_pipeline.scaffold import add_model
+
+    try:
+        print(add_model(paths, model_id, task))
+    except ModelsFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
 def _ui(paths: DataPaths) -> int:
     from perf_pipeline.runner import ensure_dagster_home
 
@@ -155,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         return _demo(paths, args.fresh)
     if args.command == "backfill":
         return _run_backfill(paths, args.start, args.end, args.model)
+    if args.command == "validate":
+        from perf_pipeline.validate import validate_command
+
+        return validate_command(paths)
+    if args.command == "add-model":
+        return _add_model(paths, args.model_id, args.task)
     if args.command == "status":
         from perf_pipeline.status import print_status
 
