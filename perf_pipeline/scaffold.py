@@ -1,0 +1,137 @@
+"""`perf-pipeline add-model ID --task T`: a new model entry with every setting written out.
+
+The entry is appended to the models file as commented YAML, so a user sees every field, its
+default and what it means in the file itself, then edits the features. The result must load:
+it is checked before the file is written, and nothing is written when it does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from perf_pipeline.config import MODEL_ID_PATTERN, ModelsFileError, Task, read_models_file
+from perf_pipeline.config.loading import format_problem
+from perf_pipeline.config.yaml_source import read_yaml
+from perf_pipeline.paths import DataPaths
+
+HEADER = (
+    "# Models monitored by perf_pipeline. Adding a model is an entry here plus files under\n"
+    "# landing/predictions/model=<id>/date=<YYYY-MM-DD>/ (and labels/, reference/).\n"
+    "models:\n"
+)
+_EMPTY_MODELS = re.compile(r"^models:[ \t]*(\{\s*\}|null|~)?[ \t]*$", re.MULTILINE)
+
+_TASK_LINES = {
+    Task.BINARY_CLASSIFICATION: """\
+positive_class: 1                    # the label value that counts as positive
+classes: [0, 1]                      # [negative, positive]; needed when they are not 0/1
+decision_threshold: 0.5              # predicted positive when score >= this
+predicted_class: logged              # logged: the logged prediction (threshold where absent)
+                                     # | threshold: always score >= decision_threshold
+""",
+    Task.MULTICLASS_CLASSIFICATION: """\
+classes: [class_a, class_b, class_c] # every class; the logs carry score_<class> columns
+""",
+    Task.REGRESSION: "",
+    Task.RANKING: """\
+k: [10]                              # ranking cutoffs: precision/recall/ndcg/hit_rate at each
+""",
+}
+
+_THRESHOLDS = {
+    Task.BINARY_CLASSIFICATION: "roc_auc: {min: 0.7, max_drop: 0.05}",
+    Task.MULTICLASS_CLASSIFICATION: "accuracy: {min: 0.7, max_drop: 0.05}",
+    Task.REGRESSION: "r2: {min: 0.0, max_drop: 0.1}",
+    Task.RANKING: "mrr: {min: 0.1, max_drop: 0.05}",
+}
+
+_COMMON = """\
+features:
+  numerical: []                      # numeric input columns of the logs
+  categorical: []                    # categorical input columns
+segments: []                         # performance is also reported per value of these
+protected_attributes: []             # fairness metrics across their groups (logged columns,
+                                     # not necessarily features)
+label_delay_days: 14                 # how long labels usually take to arrive
+start_date: <start>                  # first daily partition
+reference: {source: file}            # landing/reference/model=<model_id>/*
+                                     # or {source: trailing, days: 28}
+min_labelled_rows: 100               # fewer labels than this on a day: reported, never alerted
+thresholds:                          # metric: {min, max, max_drop}
+  <threshold>
+  drift_share: {max: 0.5}            # the dataset drifts (and alerts) when share >= max
+drift:                               # (drift_share.max above is drift.share_threshold)
+  methods: {}                        # column: ks|chisquare|z|wasserstein|jensenshannon|psi
+  thresholds: {}                     # column: threshold of its method
+  multiple_testing: null             # or benjamini_hochberg
+quality:
+  null_rate_tolerance: 0.05          # null rate may exceed the reference's by this much
+  range_mostly: 0.95                 # share of values inside the reference range
+  category_mostly: 0.95              # share of values among the reference categories
+  quarantine_share_max: 0.01
+  volume_tolerance: 0.5              # rows within 50 % of the trailing median
+  volume_window_days: 7
+  duplicate_window_days: 7           # ids repeated within this many days are duplicates
+  severity: {}                       # expectation name: error | warning | off
+  expectations: []                   # your own Great Expectations expectations, e.g.
+  # - {expectation: ExpectColumnValuesToBeBetween, column: x, min_value: 0, severity: error}
+"""
+
+
+def model_template(model_id: str, task: Task | str, start: dt.date | None = None) -> str:
+    """The commented YAML entry of a new model, indented to sit under `models:`."""
+    task = Task(task)
+    body = f"task: {task.value}\n" + _TASK_LINES[task]
+    body += (
+        _COMMON.replace("<start>", (start or dt.datetime.now(dt.UTC).date()).isoformat())
+        .replace("<model_id>", model_id)
+        .replace("<threshold>", _THRESHOLDS[task])
+    )
+    lines = [f"  {model_id}:"] + [f"    {line}" if line else "" for line in body.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def add_model(paths: DataPaths, model_id: str, task: Task | str) -> str:
+    """Append a new model to the models file (created if absent); the message to print.
+
+    Refuses an invalid or existing id and a models file that does not load as it is.
+    """
+    path = paths.models_file
+    if not MODEL_ID_PATTERN.match(model_id):
+        raise ModelsFileError(
+            f"{path}: model id {model_id!r} must be letters, digits, '_' or '-' (it names folders)"
+        )
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    if path.exists():
+        _raise_if_invalid(path, path)
+        if model_id in (read_yaml(text)[0] or {}).get("models", {}):
+            raise ModelsFileError(f"{path}: model {model_id!r} already exists")
+    candidate = path.with_name(f".{path.name}.new")
+    candidate.parent.mkdir(parents=True, exist_ok=True)
+    candidate.write_text(_append(text, model_template(model_id, task)), encoding="utf-8")
+    try:
+        _raise_if_invalid(candidate, path)
+    except ModelsFileError:
+        candidate.unlink(missing_ok=True)
+        raise
+    candidate.replace(path)
+    return (
+        f"Added model {model_id!r} ({Task(task).value}) to {path}.\n"
+        f"Next: list its features there, then land files under "
+        f"{paths.landing / 'predictions' / f'model={model_id}'}/date=YYYY-MM-DD/."
+    )
+
+
+def _append(text: str, entry: str) -> str:
+    """The file with `entry` at the end of its `models:` mapping (an empty one is opened)."""
+    text = _EMPTY_MODELS.sub("models:", text, count=1)
+    return (text if text.endswith("\n") else text + "\n") + entry
+
+
+def _raise_if_invalid(checked: Path, shown: Path) -> None:
+    """Raise the loader's message (naming `shown`) when the file at `checked` does not load."""
+    _, problems = read_models_file(checked)
+    if problems:
+        raise ModelsFileError("\n".join(format_problem(shown, p) for p in problems))
