@@ -55,7 +55,7 @@ segments: []                         # performance is also reported per value of
 protected_attributes: []             # fairness metrics across their groups (logged columns,
                                      # not necessarily features)
 label_delay_days: 14                 # how long labels usually take to arrive
-start_date: <start>                  # first daily partition
+start_date: <start>               # first daily partition
 reference: {source: file}            # landing/reference/model=<model_id>/*
                                      # or {source: trailing, days: 28}
 min_labelled_rows: 100               # fewer labels than this on a day: reported, never alerted

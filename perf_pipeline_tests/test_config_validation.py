@@ -16,10 +16,13 @@ import pytest
 from perf_pipeline.config import (
     ModelConfig,
     ModelsFileError,
+    Task,
     key_path,
     load_models,
     load_models_with_warnings,
 )
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.scaffold import add_model
 
 GOOD = """\
   good:
@@ -391,3 +394,56 @@ def test_key_paths_read_back_unambiguously() -> None:
         "models.m-1.features.numerical[0]"
     )
     assert key_path(("models", "m", "drift", "methods", "é.t")) == 'models.m.drift.methods["é.t"]'
+
+
+# The settings that only mean something for some tasks; every other one is in every entry.
+TASK_FIELDS = {
+    Task.BINARY_CLASSIFICATION: {
+        "positive_class",
+        "classes",
+        "decision_threshold",
+        "predicted_class",
+    },
+    Task.MULTICLASS_CLASSIFICATION: {"classes"},
+    Task.REGRESSION: set(),
+    Task.RANKING: {"k"},
+}
+
+
+@pytest.mark.parametrize("task", [t.value for t in Task])
+def test_add_model_appends_an_entry_that_loads(tmp_path: Path, task: str) -> None:
+    paths = DataPaths(tmp_path)
+    file = _write(tmp_path, "")
+    before = file.read_text(encoding="utf-8")
+    message = add_model(paths, "new-model", task)
+    assert f"Added model 'new-model' ({task})" in message
+    text = file.read_text(encoding="utf-8")
+    assert text.startswith(before)  # the existing entries and comments are kept as they were
+    models = load_models(file)
+    assert list(models) == ["good", "new-model"] and models["new-model"].task.value == task
+    entry = text[len(before) :]
+    own = TASK_FIELDS[Task(task)]
+    for field in set(ModelConfig.model_fields) - {"model_id"} - set().union(*TASK_FIELDS.values()):
+        assert f"\n    {field}:" in entry, field
+    for field in own:
+        assert f"\n    {field}:" in entry, field
+
+
+def test_add_model_creates_the_file_and_refuses_an_existing_id(tmp_path: Path) -> None:
+    paths = DataPaths(tmp_path / "fresh")
+    add_model(paths, "churn", "binary_classification")
+    assert list(load_models(paths.models_file)) == ["churn"]
+    before = paths.models_file.read_text(encoding="utf-8")
+    with pytest.raises(ModelsFileError, match="model 'churn' already exists"):
+        add_model(paths, "churn", "regression")
+    with pytest.raises(ModelsFileError, match="must be letters, digits"):
+        add_model(paths, "../escape", "regression")
+    assert paths.models_file.read_text(encoding="utf-8") == before
+
+
+def test_add_model_refuses_a_file_that_does_not_load(tmp_path: Path) -> None:
+    file = _write(tmp_path, _entry("card", BINARY, "colour: blue"))
+    before = file.read_text(encoding="utf-8")
+    with pytest.raises(ModelsFileError, match=r"models\.card\.colour: unknown key"):
+        add_model(DataPaths(tmp_path), "churn", "regression")
+    assert file.read_text(encoding="utf-8") == before
