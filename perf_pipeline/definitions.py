@@ -1,71 +1,87 @@
-"""The one `Definitions` object, loaded by `workspace.yaml` and by the `perf-pipeline` command.
+"""The one `Definitions` object, loaded by `dg`, `workspace.yaml` and the `perf-pipeline` command.
 
-Assets are generated from the models file, so adding a model is a YAML entry and landing files.
-Nothing heavy is imported here: Great Expectations and Evidently load only inside the steps that
-use them, which keeps the code location fast to load.
+Three parts, merged with `dg.Definitions.merge`:
+
+- one `MonitoredModel` component per entry of the models file (`perf_pipeline.components`): a
+  model's assets, checks, daily job, schedule and sensors; adding a model is a YAML entry;
+- what the project shares: the storage resource, the notification job, the alerts sensor (it
+  watches every asset tagged `perf_pipeline/produces_alerts`) and the run-failure sensor;
+- the `perf_pipeline/defs/` folder, loaded the Dagster way: a data engineer's Python file dropped
+  there is picked up with no registration.
+
+`defs` is lazy (`@dg.definitions`): importing this module reads no models file and imports none
+of the heavy libraries, so the code location loads fast.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from pathlib import Path
+from types import ModuleType
 
 import dagster as dg
 
-from perf_pipeline.alerts.notify import notify_alerts
-from perf_pipeline.assets.model_assets import build_model_assets, key, partitions_for
-from perf_pipeline.config import ModelConfig, load_models
+from perf_pipeline.assets.common import daily_job_name
 from perf_pipeline.paths import DataPaths, resolve_data_root
-from perf_pipeline.resources import PipelineStorage
-from perf_pipeline.sensors import build_alerts_sensor, build_late_labels_sensor, run_failure_sensor
 
 # Evidently and Great Expectations phone home by default; nothing leaves this machine.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-DAILY_HOUR_UTC = 2
+DEFS_MODULE = "perf_pipeline.defs"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["build_definitions", "daily_job_name", "defs"]
 
 
-def daily_job_name(model_id: str) -> str:
-    return f"{model_id}__daily"
+def model_definitions(paths: DataPaths) -> dg.Definitions:
+    """One `MonitoredModel` per entry of the models file, merged."""
+    from perf_pipeline.components.monitored_model import MonitoredModel
+    from perf_pipeline.config import load_models
 
-
-def model_job(model: ModelConfig) -> dg.UnresolvedAssetJobDefinition:
-    return dg.define_asset_job(
-        name=daily_job_name(model.model_id),
-        selection=dg.AssetSelection.groups(model.model_id),
-        partitions_def=partitions_for(model),
-        description=f"Every stage of {model.model_id} for a day or a range of days.",
+    models = load_models(paths.models_file)
+    return dg.Definitions.merge(
+        *(
+            MonitoredModel(model_id=m.model_id, models_file=str(paths.models_file)).definitions_for(
+                m
+            )
+            for m in models.values()
+        )
     )
 
 
-def build_definitions(data_root: str | os.PathLike[str] | None = None) -> dg.Definitions:
-    paths = DataPaths(resolve_data_root(data_root))
-    models = load_models(paths.models_file)
-    assets = [a for model in models.values() for a in build_model_assets(model)]
-    jobs = [model_job(m) for m in models.values()]
-    schedules = [
-        dg.build_schedule_from_partitioned_job(
-            job, hour_of_day=DAILY_HOUR_UTC, default_status=dg.DefaultScheduleStatus.RUNNING
-        )
-        for job in jobs
-    ]
-    alert_keys = [
-        key(m, stage) for m in models.values() for stage in ("labels", "data_quality", "alerts")
-    ]
+def shared_definitions(paths: DataPaths) -> dg.Definitions:
+    from perf_pipeline.alerts.notify import notify_alerts
+    from perf_pipeline.resources import PipelineStorage
+    from perf_pipeline.sensors import alerts_sensor, run_failure_sensor
+
     return dg.Definitions(
-        assets=assets,
-        jobs=[*jobs, notify_alerts],
-        schedules=schedules,
-        sensors=[
-            build_alerts_sensor(alert_keys),
-            *(
-                build_late_labels_sensor(m.model_id, daily_job_name(m.model_id))
-                for m in models.values()
-            ),
-            run_failure_sensor,
-        ],
+        jobs=[notify_alerts],
+        sensors=[alerts_sensor, run_failure_sensor],
         resources={"storage": PipelineStorage(data_root=str(paths.root))},
     )
 
 
-defs = build_definitions()
+def defs_folder_definitions(defs_module: ModuleType | str = DEFS_MODULE) -> dg.Definitions:
+    """Everything in a defs folder (Python files, `defs.yaml` components), loaded by Dagster's
+    component tree, as `dg.load_from_defs_folder` does; given the module rather than found from
+    `pyproject.toml`, so an installed package (no pyproject beside it) loads the same way."""
+    module = importlib.import_module(defs_module) if isinstance(defs_module, str) else defs_module
+    return dg.ComponentTree.from_module(defs_module=module, project_root=PROJECT_ROOT).build_defs()
+
+
+def build_definitions(
+    data_root: str | os.PathLike[str] | None = None,
+    defs_module: ModuleType | str = DEFS_MODULE,
+) -> dg.Definitions:
+    """The models' components, the shared definitions and the defs folder, merged."""
+    paths = DataPaths(resolve_data_root(data_root))
+    return dg.Definitions.merge(
+        model_definitions(paths), shared_definitions(paths), defs_folder_definitions(defs_module)
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

@@ -1,8 +1,9 @@
-"""Sensors: new alerts become notification runs; failed runs are reported too.
+"""Sensors: new alerts become notification runs; stale models and failed runs are reported too.
 
 The alerts sensor reads the event log with its own cursor per asset instead of using
 `@asset_sensor`, which sees only the latest event per tick: a backfill materializes many
-partitions at once, and every one of them may carry alerts.
+partitions at once, and every one of them may carry alerts. It watches every asset tagged
+`perf_pipeline/produces_alerts` (a data engineer's own asset included), not a list of names.
 """
 
 import datetime as dt
@@ -11,59 +12,70 @@ import json
 import dagster as dg
 
 from perf_pipeline.alerts.notify import append_records, notified_ids, notify_alerts
-from perf_pipeline.lake import connect, day_files, read_files_sql
+from perf_pipeline.assets.common import PRODUCES_ALERTS_TAG, asset_key
+from perf_pipeline.names import dagster_name
 from perf_pipeline.resources import PipelineStorage
 
 PAGE = 1000
+ALERT_PRODUCERS = dg.AssetSelection.tag(PRODUCES_ALERTS_TAG, "true")
 
 
-def build_alerts_sensor(alert_asset_keys: list[dg.AssetKey]) -> dg.SensorDefinition:
-    @dg.sensor(
-        name="alerts_sensor",
-        job=notify_alerts,
-        minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Sends every new alert once, for every partition materialized.",
-    )
-    def alerts_sensor(context: dg.SensorEvaluationContext, storage: PipelineStorage):
-        cursors: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-        touched: set[tuple[str, dt.date]] = set()
-        for asset_key in alert_asset_keys:
-            name = asset_key.to_user_string()
-            result = context.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=asset_key, after_storage_id=cursors.get(name, 0)),
-                limit=PAGE,
-                ascending=True,
-            )
-            for record in result.records:
-                cursors[name] = max(cursors.get(name, 0), record.storage_id)
-                if record.partition_key:
-                    touched.add((asset_key.path[0], dt.date.fromisoformat(record.partition_key)))
-        context.update_cursor(json.dumps(cursors, sort_keys=True))
-        if not touched:
-            return dg.SkipReason("no new materializations of alert-producing assets")
-        paths = storage.paths
-        con = connect()
-        ids: set[str] = set()
+def _new_partitions(
+    context: dg.SensorEvaluationContext, keys: list[dg.AssetKey], cursors: dict[str, int]
+) -> set[tuple[str, dt.date]]:
+    """(model id, day) of every partition of `keys` materialized since the cursors."""
+    touched: set[tuple[str, dt.date]] = set()
+    for key in keys:
+        name = key.to_user_string()
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=cursors.get(name, 0)),
+            limit=PAGE,
+            ascending=True,
+        ).records
+        for record in records:
+            cursors[name] = max(cursors.get(name, 0), record.storage_id)
+            if record.partition_key:
+                touched.add((key.path[0], dt.date.fromisoformat(record.partition_key)))
+    return touched
+
+
+def _alert_ids(storage: PipelineStorage, touched: set[tuple[str, dt.date]]) -> set[str]:
+    from perf_pipeline.lake import day_files, read_files_sql
+
+    ids: set[str] = set()
+    with storage.get_connection() as con:
         for model_id in {m for m, _ in touched}:
-            files = day_files(
-                paths, "alerts", model_id, sorted(d for m, d in touched if m == model_id)
-            )
+            days = sorted(d for m, d in touched if m == model_id)
+            files = day_files(storage.paths, "alerts", model_id, days)
             if files:
-                ids |= {
-                    r[0]
-                    for r in con.execute(f"SELECT alert_id FROM {read_files_sql(files)}").fetchall()
-                }
-        fresh = sorted(ids - notified_ids(paths.alerts_log))
-        if not fresh:
-            return dg.SkipReason(f"{len(touched)} partition(s) checked, no new alert")
-        return dg.RunRequest(
-            run_key=f"alerts-{'-'.join(str(v) for v in sorted(cursors.values()))}",
-            run_config=dg.RunConfig(ops={"send_alerts": {"config": {"alert_ids": fresh}}}),
-            tags={"perf_pipeline/alerts": str(len(fresh))},
-        )
+                query = f"SELECT alert_id FROM {read_files_sql(files)}"
+                ids |= {row[0] for row in con.execute(query).fetchall()}
+    return ids
 
-    return alerts_sensor
+
+@dg.sensor(
+    name="alerts_sensor",
+    job=notify_alerts,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sends every new alert once, for every partition materialized by an asset "
+    f"tagged {PRODUCES_ALERTS_TAG}.",
+)
+def alerts_sensor(context: dg.SensorEvaluationContext, storage: PipelineStorage):
+    cursors: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+    keys = sorted(ALERT_PRODUCERS.resolve(context.repository_def.asset_graph))
+    touched = _new_partitions(context, keys, cursors)
+    context.update_cursor(json.dumps(cursors, sort_keys=True))
+    if not touched:
+        return dg.SkipReason("no new materializations of alert-producing assets")
+    fresh = sorted(_alert_ids(storage, touched) - notified_ids(storage.paths.alerts_log))
+    if not fresh:
+        return dg.SkipReason(f"{len(touched)} partition(s) checked, no new alert")
+    return dg.RunRequest(
+        run_key=f"alerts-{'-'.join(str(v) for v in sorted(cursors.values()))}",
+        run_config=dg.RunConfig(ops={"send_alerts": {"config": {"alert_ids": fresh}}}),
+        tags={"perf_pipeline/alerts": str(len(fresh))},
+    )
 
 
 @dg.run_failure_sensor(
@@ -87,11 +99,40 @@ def run_failure_sensor(context: dg.RunFailureSensorContext, storage: PipelineSto
     )
 
 
-def _latest_storage_id(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str) -> int:
+def _latest_storage_id(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> int:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
     ).records
     return records[0].storage_id if records else 0
+
+
+def _stale_prediction_days(
+    context: dg.SensorEvaluationContext,
+    storage: PipelineStorage,
+    model_id: str,
+    arrivals: dict[str, int],
+) -> list[str]:
+    """Prediction days whose performance was computed before labels for them arrived."""
+    from perf_pipeline.lake import day_files, read_files_sql
+
+    days = [dt.date.fromisoformat(p) for p in arrivals]
+    files = day_files(storage.paths, "labels", model_id, days)
+    if not files:
+        return []
+    with storage.get_connection() as con:
+        pairs = con.execute(
+            "SELECT DISTINCT CAST(arrival_date AS VARCHAR), CAST(prediction_date AS VARCHAR) "
+            f"FROM {read_files_sql(files)} WHERE prediction_date IS NOT NULL"
+        ).fetchall()
+    performance = asset_key(model_id, "performance")
+    return sorted(
+        {
+            predicted
+            for arrived, predicted in pairs
+            if _latest_storage_id(context.instance, performance, predicted)
+            < arrivals.get(arrived, 0)
+        }
+    )
 
 
 def build_late_labels_sensor(model_id: str, job_name: str) -> dg.SensorDefinition:
@@ -101,21 +142,19 @@ def build_late_labels_sensor(model_id: str, job_name: str) -> dg.SensorDefinitio
     day whose performance was last computed before those labels arrived is stale; the stale days
     are recomputed, with their alerts, in one run over their range.
     """
-    labels_key = dg.AssetKey([model_id, "labels"])
-    performance_key = dg.AssetKey([model_id, "performance"])
-    targets = [performance_key, dg.AssetKey([model_id, "alerts"])]
+    labels_key = asset_key(model_id, "labels")
+    targets = [asset_key(model_id, "performance"), asset_key(model_id, "alerts")]
 
     @dg.sensor(
-        name=f"{model_id}__late_labels",
+        name=f"{dagster_name(model_id)}__late_labels",
         job_name=job_name,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Recomputes {model_id}'s performance for past days when their labels arrive.",
     )
     def late_labels(context: dg.SensorEvaluationContext, storage: PipelineStorage):
-        after = int(context.cursor or 0)
         records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=labels_key, after_storage_id=after),
+            dg.AssetRecordsFilter(asset_key=labels_key, after_storage_id=int(context.cursor or 0)),
             limit=PAGE,
             ascending=True,
         ).records
@@ -123,24 +162,7 @@ def build_late_labels_sensor(model_id: str, job_name: str) -> dg.SensorDefinitio
             return dg.SkipReason("no new labels")
         context.update_cursor(str(records[-1].storage_id))
         arrivals = {r.partition_key: r.storage_id for r in records if r.partition_key}
-        files = day_files(
-            storage.paths, "labels", model_id, [dt.date.fromisoformat(p) for p in arrivals]
-        )
-        if not files:
-            return dg.SkipReason("the new labels partitions hold no labels")
-        con = connect()
-        pairs = con.execute(
-            f"SELECT DISTINCT CAST(arrival_date AS VARCHAR), CAST(prediction_date AS VARCHAR) "
-            f"FROM {read_files_sql(files)} WHERE prediction_date IS NOT NULL"
-        ).fetchall()
-        stale = sorted(
-            {
-                predicted
-                for arrived, predicted in pairs
-                if _latest_storage_id(context.instance, performance_key, predicted)
-                < arrivals.get(arrived, 0)
-            }
-        )
+        stale = _stale_prediction_days(context, storage, model_id, arrivals)
         if not stale:
             return dg.SkipReason("performance of every labelled day is already up to date")
         return dg.RunRequest(
