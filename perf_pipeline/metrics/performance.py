@@ -13,6 +13,12 @@ Rows of the output:
   and for metrics that need no label (`positive_rate`). `label_coverage` is always the group's
   labelled share. A metric undefined for the group (AUC of a one-class day, recall without
   positives) is NULL with `n` recorded, never a crash or a fake 0.
+- `predicted_from` (binary classifiers): where the predicted classes of the rows a metric
+  reads came from: `logged` (the `prediction` the system acted on), `threshold`
+  (`score >= decision_threshold`) or `mixed` (both occur in the group). Which source a row
+  takes is `predicted_class` (`registry` docstring); estimates are always `threshold`. NULL for
+  metrics that read no predicted class (roc_auc, log_loss, brier, ...), for groups where no
+  row was decided, and for every other task (their predicted class is always the logged one).
 - Intervals (95 %): Wilson on the proportion's own denominator for proportions (statsmodels'
   `proportion_confint(method="wilson")`); for roc_auc the Hanley-McNeil (1982) standard error;
   for the regression errors that are means, the normal approximation of a mean, value ± z·sd/√n
