@@ -164,29 +164,27 @@ def _drift_share_problems(model: ModelConfig) -> list[Problem]:
 def _drift_problems(model: ModelConfig) -> list[Problem]:
     methods, numerical_only = choices.drift_methods()
     columns = choices.drift_columns(model)
-    problems = []
-    for setting, values in (
-        ("methods", model.drift.methods),
-        ("thresholds", model.drift.thresholds),
-    ):
-        for column, value in values.items():
-            loc = ("drift", setting, column)
-            if column not in columns:
-                problems.append(Problem(loc, f"not a drifted column; {one_of(columns, column)}"))
-            if setting == "thresholds" and value <= 0:
-                problems.append(Problem(loc, f"a drift threshold is positive, not {value}"))
-            if setting == "methods" and value not in methods:
-                problems.append(
-                    Problem(loc, f"unknown drift method {value!r}; {one_of(methods, value)}")
-                )
-            elif (
-                setting == "methods"
-                and value in numerical_only
-                and columns.get(column) == "categorical"
-            ):
-                problems.append(
-                    Problem(loc, f"{value!r} needs a numerical column; {column!r} is categorical")
-                )
+    problems = [
+        Problem(("drift", setting, column), f"not a drifted column; {one_of(columns, column)}")
+        for setting in ("methods", "thresholds")
+        for column in getattr(model.drift, setting)
+        if column not in columns
+    ]
+    for column, value in model.drift.thresholds.items():
+        if value <= 0:
+            problems.append(
+                Problem(("drift", "thresholds", column), f"must be positive, not {value}")
+            )
+    for column, method in model.drift.methods.items():
+        loc = ("drift", "methods", column)
+        if method not in methods:
+            problems.append(
+                Problem(loc, f"unknown drift method {method!r}; {one_of(methods, method)}")
+            )
+        elif method in numerical_only and columns.get(column) == "categorical":
+            problems.append(
+                Problem(loc, f"{method!r} needs a numerical column; {column!r} is categorical")
+            )
     return problems
 
 

@@ -114,6 +114,12 @@ def expectation_catalogue(model: ModelConfig) -> list[tuple[str, str, str | None
 
 
 def _generated_suite(model: ModelConfig, reference: ReferenceStats | None) -> list[ExpectationSpec]:
+    specs = _output_specs(model)
+    return specs if reference is None else specs + _reference_specs(model, reference)
+
+
+def _output_specs(model: ModelConfig) -> list[ExpectationSpec]:
+    """What every day must satisfy whatever the reference: logs, ids, scores, classes."""
     specs = [
         ExpectationSpec("ExpectTableRowCountToBeBetween", {"min_value": 1}, ERROR, "logs_present"),
         ExpectationSpec(
@@ -166,8 +172,12 @@ def _generated_suite(model: ModelConfig, reference: ReferenceStats | None) -> li
                 "prediction_in_classes",
             )
         )
-    if reference is None:
-        return specs
+    return specs
+
+
+def _reference_specs(model: ModelConfig, reference: ReferenceStats) -> list[ExpectationSpec]:
+    """Input columns against the reference: null rates, numeric ranges, known categories."""
+    specs = []
     for col in model.input_columns:
         ref_null = reference.null_rate.get(col, 0.0)
         specs.append(
