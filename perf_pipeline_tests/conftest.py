@@ -4,8 +4,8 @@ Hypothesis profiles, chosen with `HYPOTHESIS_PROFILE` (default `ci`):
 
 - `ci`: derandomized (the same examples on every run, so a red build is reproducible) and a
   modest number of examples, so each property stays within a few seconds;
-- `long`: random and ten times the examples, for hunting before a release:
-  `HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest perf_pipeline_tests/test_config_properties.py`.
+- `long`: random and ten times the examples, for hunting before a release
+  (`HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest perf_pipeline_tests -k properties`).
 
 The `slow` marker names tests that take more than about 20 seconds (CI still runs them).
 """
