@@ -18,6 +18,8 @@ PERFORMANCE = {
     "ci_high": "DOUBLE",
     "label_coverage": "DOUBLE",
     "is_estimated": "BOOLEAN",
+    # Binary classifiers: where a metric's predicted classes came from (logged/threshold/mixed).
+    "predicted_from": "VARCHAR",
 }
 
 DRIFT = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import warnings
 from typing import TextIO
 
 from perf_pipeline.config import ModelConfig, format_problem, read_models_file
@@ -26,6 +27,8 @@ def validate_command(paths: DataPaths, out: TextIO | None = None) -> int:
     path = paths.models_file
     models, problems = read_models_file(path)
     problems += [p for model in models.values() for p in expectation_problems(model)]
+    if not problems:  # channels are built only from a file whose shape is right
+        problems += channel_problems(paths)
     if problems:
         print("\n".join(format_problem(path, p) for p in problems), file=out)
         return INVALID
@@ -36,6 +39,24 @@ def validate_command(paths: DataPaths, out: TextIO | None = None) -> int:
             where = Problem(("models", model_id, *warning.loc), warning.message)
             print(f"warning: {format_problem(path, where)}", file=out)
     return OK
+
+
+def channel_problems(paths: DataPaths) -> list[Problem]:
+    """The `notifications:` channels built as a notifier run builds them (kinds that modules in
+    `defs/` register included), so an unknown kind or a bad option fails here."""
+    from perf_pipeline.alerts.channels import ChannelConfigError
+    from perf_pipeline.alerts.delivery import configured_channels
+    from perf_pipeline.definitions import defs_folder_definitions
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Dagster's preview notices about its own loaders
+        defs_folder_definitions()  # imports the defs folder, where user channels register
+    try:
+        configured_channels(paths)
+    except ChannelConfigError as exc:
+        # The message already names the entry (`notifications[1].kind: ...`).
+        return [Problem((), str(exc).removeprefix(f"{paths.models_file}: "))]
+    return []
 
 
 def expectation_problems(model: ModelConfig) -> list[Problem]:

@@ -268,3 +268,26 @@ def test_channel_options_are_checked_by_the_channel(tmp_path: Path, readme_chann
     )
     with pytest.raises(ChannelConfigError, match=r"notifications\[1\]: 'url' must be an http"):
         configured_channels(paths)
+
+
+def test_validate_names_an_unknown_channel_kind_and_accepts_a_registered_one(
+    tmp_path: Path, readme_channel: None
+) -> None:
+    import io
+
+    from perf_pipeline.validate import validate_command
+
+    paths = _root(tmp_path, "notifications:\n  - {kind: pigeon}\n")
+    out = io.StringIO()
+    assert validate_command(paths, out) == 2
+    assert f"{paths.models_file}: notifications[1].kind: unknown channel kind 'pigeon'" in (
+        out.getvalue()
+    )
+
+    paths.models_file.write_text(
+        MODELS + "notifications:\n  - {kind: team_inbox, url: 'http://127.0.0.1:1/a'}\n",
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    assert validate_command(paths, out) == 0, out.getvalue()
+    assert out.getvalue().startswith("OK: 2 models (fraud, demand)")

@@ -313,7 +313,7 @@ def test_a_duplicate_key_inside_a_model_is_named(tmp_path: Path) -> None:
 
 def test_an_unknown_top_level_key_is_named(tmp_path: Path) -> None:
     file = _write(tmp_path, "", top="modles:\n  x: {}\n")
-    assert _problems(file) == [f"{file}: modles: unknown top-level key; valid: models"]
+    assert _problems(file) == [f"{file}: modles: unknown top-level key; valid: models, notifications"]
 
 
 def test_every_problem_of_the_file_in_one_message(tmp_path: Path) -> None:
@@ -447,3 +447,11 @@ def test_add_model_refuses_a_file_that_does_not_load(tmp_path: Path) -> None:
     with pytest.raises(ModelsFileError, match=r"models\.card\.colour: unknown key"):
         add_model(DataPaths(tmp_path), "churn", "regression")
     assert file.read_text(encoding="utf-8") == before
+
+
+def test_notifications_must_be_a_list_of_kinds(tmp_path: Path) -> None:
+    file = _write(tmp_path, "", top="notifications:\n  - {kind: log}\n  - 3\n  - {url: x}\n")
+    assert _problems(file) == [
+        f"{file}: notifications[1]: expected a mapping with a text 'kind'",
+        f"{file}: notifications[2]: expected a mapping with a text 'kind'",
+    ]

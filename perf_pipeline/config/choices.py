@@ -12,9 +12,6 @@ from perf_pipeline.config.model import ModelConfig, Task
 
 # `thresholds.drift_share` bounds the share of drifted columns, not a metric.
 DRIFT_SHARE = "drift_share"
-# Used only if `perf_pipeline.drift` cannot be read (it names the methods itself).
-FALLBACK_DRIFT_METHODS = ("chisquare", "jensenshannon", "ks", "psi", "wasserstein", "z")
-FALLBACK_NUMERICAL_ONLY = ("ks", "wasserstein")
 
 # Columns the pipeline writes or reads itself: a feature, segment or protected attribute of the
 # same name would be overwritten by, or mistaken for, one of them. DuckDB compares identifiers
@@ -72,25 +69,11 @@ def threshold_names(model: ModelConfig) -> list[str]:
 
 
 def drift_methods() -> tuple[list[str], set[str]]:
-    """(every drift method name, the ones that need a numerical column)."""
-    try:
-        import perf_pipeline.drift as drift
+    """(every drift method name, the ones that need a numerical column), read live from the
+    drift registry so a method added there is accepted here at once."""
+    from perf_pipeline.drift.registry import method_names, numerical_only_method_names
 
-        methods = sorted(_method_name(m) for m in drift.METHODS)
-    except (ImportError, AttributeError):
-        methods = list(FALLBACK_DRIFT_METHODS)
-    try:
-        from perf_pipeline.drift.methods import NUMERICAL_ONLY_METHODS
-
-        numerical_only = {_method_name(m) for m in NUMERICAL_ONLY_METHODS}
-    except ImportError:
-        numerical_only = set(FALLBACK_NUMERICAL_ONLY)
-    return methods, numerical_only
-
-
-def _method_name(entry: object) -> str:
-    """A registry may list names or method objects that carry a `name`."""
-    return entry if isinstance(entry, str) else str(getattr(entry, "name", entry))
+    return sorted(method_names()), set(numerical_only_method_names())
 
 
 def drift_columns(model: ModelConfig) -> dict[str, str]:

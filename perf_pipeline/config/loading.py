@@ -26,7 +26,7 @@ from perf_pipeline.config.model import FILE_RULES, ModelConfig
 from perf_pipeline.config.rules import model_problems, model_warnings
 from perf_pipeline.config.yaml_source import KeyPath, Problem, read_yaml
 
-TOP_LEVEL_KEYS = ("models",)
+TOP_LEVEL_KEYS = ("models", "notifications")
 # Settings the rules read for everything else: when one of them is broken, the rules would only
 # report consequences of it, so they wait until it is fixed.
 _RULES_NEED = frozenset({"task", "features", "k", "classes", "positive_class", "model_id"})
@@ -76,6 +76,7 @@ def read_models_file(path: Path) -> tuple[dict[str, ModelConfig], list[Problem]]
         for key in raw
         if key not in TOP_LEVEL_KEYS
     ]
+    problems += notification_shape_problems(raw.get("notifications"))
     parsed: dict[str, ModelConfig] = {}
     for model_id, body in models.items():
         model, found = validate_model(model_id, body)
@@ -83,6 +84,24 @@ def read_models_file(path: Path) -> tuple[dict[str, ModelConfig], list[Problem]]
         if model is not None and not found:
             parsed[model_id] = model
     return parsed, sorted(problems, key=lambda p: _order(p, list(models)))
+
+
+def notification_shape_problems(entries: object) -> list[Problem]:
+    """`notifications:` is a list of mappings, each naming its channel `kind`.
+
+    Only the shape is checked here: a channel kind may be registered by a user's module in
+    `defs/`, imported after the models file is read, so kinds and their options are checked
+    where channels are built (`perf-pipeline validate` and every notifier run).
+    """
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        return [Problem(("notifications",), "expected a list of channels ({kind: ...})")]
+    return [
+        Problem(("notifications", index), "expected a mapping with a text 'kind'")
+        for index, entry in enumerate(entries)
+        if not (isinstance(entry, dict) and isinstance(entry.get("kind"), str))
+    ]
 
 
 def _order(problem: Problem, model_ids: list[str]) -> tuple[int, str]:
