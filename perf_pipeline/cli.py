@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from perf_pipeline.paths import DATA_ROOT_ENV, DataPaths, resolve_data_root
+from perf_pipeline.paths import DATA_ROOT_ENV, DataPaths, DataRootError, resolve_data_root
 
 
 def _date(text: str) -> dt.date:
@@ -61,10 +61,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(paths: DataPaths):
-    from perf_pipeline.config import load_models
+    from perf_pipeline.config import load_models_with_warnings
     from perf_pipeline.definitions import build_definitions
 
-    return build_definitions(paths.root), load_models(paths.models_file)
+    models, warnings = load_models_with_warnings(paths.models_file)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return build_definitions(paths.root), models
 
 
 def _select(models: dict, wanted: list[str] | None) -> list:
@@ -178,7 +181,18 @@ def _ui(paths: DataPaths) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a models file or data root that cannot be used is one message, exit 2."""
+    from perf_pipeline.config import ModelsFileError
+
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ModelsFileError, DataRootError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     paths = DataPaths(resolve_data_root(args.home))
     os.environ[DATA_ROOT_ENV] = str(paths.root)
     if args.command == "demo":

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from perf_pipeline.lake import connect, day_files, read_files_sql
+from perf_pipeline.lake import day_files, read_files_sql
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.quality.gate import GATE_FILE
+from perf_pipeline.resources import PipelineStorage
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+Reasons = dict[dt.date, list[str]]
 
 
 @dataclass(frozen=True)
@@ -28,8 +35,16 @@ def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
 
 def failed_days(paths: DataPaths, model_id: str, days: list[dt.date]) -> list[FailedDay]:
     """Days blocked by an error-severity expectation, or whose files could not be read."""
-    con = connect()
-    reasons: dict[dt.date, list[str]] = {}
+    reasons: Reasons = {}
+    with PipelineStorage(data_root=str(paths.root)).get_connection() as con:
+        _gate_reasons(con, paths, model_id, days, reasons)
+        _ingest_reasons(con, paths, model_id, days, reasons)
+    return [FailedDay(model_id, d, tuple(r)) for d, r in sorted(reasons.items())]
+
+
+def _gate_reasons(
+    con: DuckDBPyConnection, paths: DataPaths, model_id: str, days: list[dt.date], reasons: Reasons
+) -> None:
     gate = day_files(paths, "data_quality", model_id, days, GATE_FILE)
     if gate:
         for day, expectation, observed in con.execute(
@@ -38,6 +53,11 @@ def failed_days(paths: DataPaths, model_id: str, days: list[dt.date]) -> list[Fa
         ).fetchall():
             detail = f" ({observed})" if observed not in (None, "") else ""
             reasons.setdefault(day, []).append(f"{expectation}{detail}")
+
+
+def _ingest_reasons(
+    con: DuckDBPyConnection, paths: DataPaths, model_id: str, days: list[dt.date], reasons: Reasons
+) -> None:
     logs = day_files(paths, "ingest_log", model_id, days)
     if logs:
         for day, source, error in con.execute(
@@ -45,4 +65,3 @@ def failed_days(paths: DataPaths, model_id: str, days: list[dt.date]) -> list[Fa
             "WHERE error IS NOT NULL ORDER BY date, source"
         ).fetchall():
             reasons.setdefault(day, []).append(f"{source}: {error}")
-    return [FailedDay(model_id, d, tuple(r)) for d, r in sorted(reasons.items())]

@@ -21,6 +21,10 @@ _DUCKDB_SPECIAL = frozenset("*?[]{}\\,")
 _DUCKDB_REFUSED = ("?", "\\")
 
 
+class DataRootError(ValueError):
+    """The data root cannot be used; the message names it and says why."""
+
+
 def _has_duckdb_special(path: Path) -> bool:
     return any(c in _DUCKDB_SPECIAL for c in str(path))
 
@@ -37,7 +41,7 @@ def duckdb_alias(root: Path) -> Path:
     if refused:
         # DuckDB resolves links for a database file, then reads `?` as the start of connection
         # options and `\` as a folder separator: `warehouse.duckdb` could never be opened there.
-        raise ValueError(
+        raise DataRootError(
             f"data root {root}: DuckDB cannot open a database file whose path holds "
             f"{' or '.join(repr(c) for c in refused)}; choose a data root without them"
         )
@@ -47,7 +51,7 @@ def duckdb_alias(root: Path) -> Path:
     folder = cache / "perf_pipeline" / "roots"
     alias = folder / hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:20]
     if _has_duckdb_special(alias):
-        raise ValueError(
+        raise DataRootError(
             f"data root {root} holds characters DuckDB reads as wildcards, and the cache folder "
             f"{folder} does too; set XDG_CACHE_HOME to a plain folder"
         )

@@ -94,7 +94,8 @@ class PipelineStorage(DuckDBResource):
         if not views.exists():
             return
         try:
-            con.execute(f"ATTACH {quote_literal(str(views))} AS {VIEWS_CATALOG} (READ_ONLY)")
+            path = self.paths.for_duckdb(views)
+            con.execute(f"ATTACH {quote_literal(path)} AS {VIEWS_CATALOG} (READ_ONLY)")
         except duckdb.Error as error:
             # A views file being replaced at this instant is rebuilt by the next refresh; the
             # lake itself is always readable, so the step goes on without the views.

@@ -17,11 +17,12 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from perf_pipeline.alerts.notify import notified_ids
+from perf_pipeline.alerts.delivery import pending_ids
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.definitions import daily_job_name
-from perf_pipeline.lake import connect, has_files, read_table_sql
+from perf_pipeline.lake import has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.resources import PipelineStorage
 
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
 
@@ -85,14 +86,14 @@ def backfill(
 
 
 def pending_alert_ids(paths: DataPaths) -> list[str]:
+    """Alerts some channel serving their model has not received (new, or a channel was down)."""
     if not has_files(paths, "alerts"):
         return []
-    con = connect()
-    ids = {
-        r[0]
-        for r in con.execute(f"SELECT alert_id FROM {read_table_sql(paths, 'alerts')}").fetchall()
-    }
-    return sorted(ids - notified_ids(paths.alerts_log))
+    with PipelineStorage(data_root=str(paths.root)).get_connection() as con:
+        rows = con.execute(
+            f"SELECT DISTINCT alert_id, model_id FROM {read_table_sql(paths, 'alerts')}"
+        ).fetchall()
+    return pending_ids(paths, [{"alert_id": a, "model_id": m} for a, m in rows])
 
 
 def notify_pending(defs: dg.Definitions, instance: dg.DagsterInstance, paths: DataPaths) -> int:

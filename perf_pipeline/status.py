@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from perf_pipeline.lake import connect, has_files, read_table_sql
+from typing import TYPE_CHECKING
+
+from perf_pipeline.lake import has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.resources import PipelineStorage
 from perf_pipeline.sql import quote_literal
 from perf_pipeline.views import PUBLIC_TABLES, view_sql
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 
 def _print_frame(frame, indent: str = "  ") -> None:
@@ -17,7 +23,11 @@ def _print_frame(frame, indent: str = "  ") -> None:
 
 
 def print_summary(paths: DataPaths) -> None:
-    con = connect()
+    with PipelineStorage(data_root=str(paths.root)).get_connection() as con:
+        _print_summary(con, paths)
+
+
+def _print_summary(con: DuckDBPyConnection, paths: DataPaths) -> None:
     print(f"\nTables (query them in {paths.views_db}):")
     for table in PUBLIC_TABLES:
         rows = (
@@ -52,7 +62,12 @@ def print_status(paths: DataPaths, models: list[str] | None) -> int:
     if not has_files(paths, "performance"):
         print(f"No results yet under {paths.root}: run `perf-pipeline demo` or a backfill.")
         return 1
-    con = connect()
+    with PipelineStorage(data_root=str(paths.root)).get_connection() as con:
+        _print_status(con, paths, models)
+    return 0
+
+
+def _print_status(con: DuckDBPyConnection, paths: DataPaths, models: list[str] | None) -> None:
     where = ""
     if models:
         where = "AND model_id IN (" + ", ".join(quote_literal(m) for m in models) + ")"
@@ -85,4 +100,3 @@ def print_status(paths: DataPaths, models: list[str] | None) -> int:
         )
     else:
         print("  (none)")
-    return 0

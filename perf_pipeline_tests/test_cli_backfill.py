@@ -102,3 +102,21 @@ def test_a_model_starting_after_the_range_is_named_and_nothing_to_run_exits_2(
     assert code == EXIT_NOTHING_TO_RUN
     assert "later_model: starts on 2030-01-01" in captured.out
     assert "No model has a day in this range" in captured.err
+
+
+@pytest.mark.parametrize("command", [["backfill", "--start", "2026-03-01", "--end", "2026-03-01"]])
+def test_a_broken_models_file_is_one_message_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "models.yaml").write_text(
+        MODELS_YAML.replace(
+            "    start_date: 2030-01-01", "    start_date: 2030-01-01\n    colour: x"
+        ),
+        encoding="utf-8",
+    )
+    assert main(["--home", str(root), *command]) == 2
+    err = capsys.readouterr().err
+    assert "models.later_model.colour: unknown key" in err
+    assert "Traceback" not in err
