@@ -12,6 +12,21 @@ from perf_pipeline.quality.label_checks import label_check_specs
 from perf_pipeline.resources import PipelineStorage
 
 
+def log_landing_problems(
+    context: dg.AssetExecutionContext, model: ModelConfig, results: dict
+) -> None:
+    """Unreadable files as errors; skipped paths and days re-read beyond the run as warnings,
+    so nothing the ingest decided on its own goes unseen in the run's log."""
+    days = set(run_days(context))
+    for day, result in sorted(results.items()):
+        if result.load.error:
+            context.log.error(f"{model.model_id} {day}: {result.load.error}")
+        for skipped in result.load.skipped:
+            context.log.warning(f"{model.model_id} {day}: skipped {skipped.path}: {skipped.why}")
+        if day not in days:
+            context.log.warning(f"{model.model_id} {day}: re-read (outside the run's days)")
+
+
 def predictions_asset(model: ModelConfig) -> dg.AssetsDefinition:
     @dg.asset(
         **daily_asset(
@@ -28,9 +43,7 @@ def predictions_asset(model: ModelConfig) -> dg.AssetsDefinition:
 
         with storage.get_connection() as con:
             results = ingest_prediction_days(con, storage.paths, model, run_days(context))
-        for result in results.values():
-            if result.load.error:
-                context.log.error(f"{model.model_id} {result.load.day}: {result.load.error}")
+        log_landing_problems(context, model, results)
         return dg.MaterializeResult(metadata=accounting_metadata(results))
 
     return predictions
@@ -54,9 +67,12 @@ def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
         from perf_pipeline.quality.label_checks import label_check_results
         from perf_pipeline.stages.ingest import ingest_label_days
 
+        days = run_days(context)
         with storage.get_connection() as con:
-            results, rows = ingest_label_days(con, storage.paths, model, run_days(context))
+            results, rows = ingest_label_days(con, storage.paths, model, days)
+        log_landing_problems(context, model, results)
         yield dg.MaterializeResult(metadata=accounting_metadata(results))
-        yield from label_check_results(key, rows)
+        # The checks judge the run's own days; re-checked earlier arrivals are in the metadata.
+        yield from label_check_results(key, [r for r in rows if r["date"] in set(days)])
 
     return labels

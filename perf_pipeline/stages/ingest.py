@@ -29,7 +29,10 @@ def ingest_label_days(
 ) -> tuple[dict, list[dict]]:
     """The labels that arrived on `days`, their `data_quality` rows and their alerts.
 
-    Returns the ingest results and the quality rows (what the asset checks report).
+    The ingest may also re-read arrival days outside `days` (labels quarantined because their
+    prediction was not known yet, now known): their rows and alerts are rewritten too, so every
+    day the lake changed for is consistent. Returns the ingest results of every day it read and
+    the quality rows (what the asset checks report).
     """
     import pandas as pd
 
@@ -45,9 +48,10 @@ def ingest_label_days(
     write_ingest_log(con, paths, model, "labels", results)
     rows = label_quality_rows(model, results)
     frame = pd.DataFrame(rows, columns=list(DATA_QUALITY))
+    written = sorted(set(days) | set(results))
     write_frame_partitions(
-        con, paths, "data_quality", model.model_id, frame, DATA_QUALITY, days, LABELS_FILE
+        con, paths, "data_quality", model.model_id, frame, DATA_QUALITY, written, LABELS_FILE
     )
-    write_alerts(con, paths, model.model_id, days, label_alerts(model, rows), "labels")
+    write_alerts(con, paths, model.model_id, written, label_alerts(model, rows), "labels")
     refresh_views(paths)
     return results, rows
