@@ -13,12 +13,15 @@ import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier, quote_literal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def connect(

@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pandas as pd
-
 from perf_pipeline.paths import DataPaths
 
 CHANNEL_KINDS: dict[str, type[Channel]] = {}
@@ -58,6 +56,8 @@ def register_channel(cls: type[Channel]) -> type[Channel]:
 
 def jsonable(value: object) -> object:
     """Strict JSON values: missing numbers become null, days and times ISO 8601 text."""
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):

@@ -11,7 +11,6 @@ import hashlib
 from dataclasses import asdict, dataclass
 
 import duckdb
-import pandas as pd
 
 from perf_pipeline.lake import day_files, read_files_sql, write_frame_partitions
 from perf_pipeline.paths import DataPaths
@@ -61,6 +60,8 @@ def write_alerts(
     writer: str,
 ) -> dict[dt.date, int]:
     """Replace this writer's alert file of each day; an alert keeps its first-seen time."""
+    import pandas as pd
+
     seen = _first_seen(con, paths, model_id, days)
     now = dt.datetime.now(dt.UTC)
     frame = pd.DataFrame(

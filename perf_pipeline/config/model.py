@@ -308,6 +308,20 @@ class ModelConfig(_Strict):
                 columns.append(column)
         return columns
 
+    @property
+    def score_columns(self) -> list[str]:
+        """The score columns a prediction log carries: `score` for a binary classifier, one
+        `score_<class>` per class for a multiclass one, none for the other tasks.
+
+        Declared with the model rather than in the ingest, so listing the quality suite (what
+        loading the code location does) needs none of the ingest's Arrow readers.
+        """
+        if self.task is Task.BINARY_CLASSIFICATION:
+            return ["score"]
+        if self.task is Task.MULTICLASS_CLASSIFICATION:
+            return [f"score_{c}" for c in self.classes]
+        return []
+
 
 def canonical_class_text(value: object) -> str:
     """A class as the ingest stores it: numbers written one way (`1`, `1.0`, `"1"` are `'1'`).

@@ -52,13 +52,16 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.metrics.registry import METRICS, Context, Metric, metric_direction
 from perf_pipeline.sql import quote_identifier, quote_literal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ALL",
@@ -109,6 +112,8 @@ def compute_performance(
     metrics and all its rows for estimated ones; a proportion's interval uses its own denominator.
     `date` comes back as `datetime.date` so the frame registers in DuckDB as DATE again.
     """
+    import pandas as pd
+
     sql, params = performance_sql(con, model, scored)
     frame = con.execute(sql, params).df()
     frame["date"] = pd.Series(

@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.names import dagster_name
-from perf_pipeline.quality.gate import DayVerdict
 from perf_pipeline.quality.suite import ERROR, effective_severity, expectation_catalogue
+
+if TYPE_CHECKING:
+    from perf_pipeline.quality.gate import DayVerdict
 
 MAX_FAILED_DAYS_SHOWN = 5
 

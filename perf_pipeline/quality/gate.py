@@ -11,13 +11,12 @@ import datetime as dt
 import json
 import statistics
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from perf_pipeline.alerts.records import Alert
 from perf_pipeline.config import ModelConfig
-from perf_pipeline.ingest.predictions import score_columns
 from perf_pipeline.lake import (
     day_files,
     has_files,
@@ -36,6 +35,9 @@ from perf_pipeline.quality.suite import (
 )
 from perf_pipeline.schemas import DATA_QUALITY
 from perf_pipeline.sql import quote_identifier as q
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The gate's file in each `data_quality` partition (the labels checks write their own).
 GATE_FILE = "predictions.parquet"
@@ -221,11 +223,13 @@ def _day_frame(
     day: dt.date,
     needed: set[str],
 ) -> pd.DataFrame:
+    import pandas as pd
+
     files = day_files(paths, "predictions", model.model_id, [day])
     if not files:
         return pd.DataFrame({"prediction_id": pd.Series([], dtype=str)})
     source = read_files_sql(files)
-    sums = [c for c in score_columns(model) if c != "score"]
+    sums = [c for c in model.score_columns if c != "score"]
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     wanted = sorted((needed | set(sums)) & present)
     columns = ", ".join(q(c) for c in wanted)
@@ -294,6 +298,8 @@ def write_quality_rows(
     model: ModelConfig,
     verdicts: dict[dt.date, DayVerdict],
 ) -> dict[dt.date, int]:
+    import pandas as pd
+
     frame = pd.DataFrame(
         [row for v in verdicts.values() for row in v.rows], columns=list(DATA_QUALITY)
     )

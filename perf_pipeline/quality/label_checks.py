@@ -10,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from perf_pipeline.alerts.records import Alert
 from perf_pipeline.config import ModelConfig
-from perf_pipeline.ingest.predictions import DayResult
 from perf_pipeline.names import dagster_name
 from perf_pipeline.quality.suite import ERROR, WARNING
+
+if TYPE_CHECKING:
+    from perf_pipeline.ingest.predictions import DayResult
 
 LABELS_FILE = "labels.parquet"
 UNKNOWN_ID_SHARE_MAX = 0.05

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perf_pipeline.config import ModelConfig, Task, canonical_class_text
-from perf_pipeline.ingest.predictions import score_columns
 
 ERROR = "error"
 WARNING = "warning"
@@ -135,7 +134,7 @@ def _output_specs(model: ModelConfig) -> list[ExpectationSpec]:
             "prediction_id_unique",
         ),
     ]
-    for col in score_columns(model):
+    for col in model.score_columns:
         specs.append(
             ExpectationSpec(
                 "ExpectColumnValuesToBeBetween",
