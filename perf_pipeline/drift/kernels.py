@@ -6,8 +6,9 @@ load and a daily job only needs these few formulas. Each side of a comparison is
 as a `ColumnSample`, so a reference used for many days is sorted and counted once.
 
 Which function serves which method, with its threshold and comparison, is the registry's business
-(`drift.registry`); this module only computes. SciPy is imported inside the functions that use it,
-so loading the pipeline's code location never pays for it.
+(`drift.registry`); this module only computes. NumPy, pandas and SciPy are imported inside the
+functions that use them: the registry imports this module when the models file is validated, and
+loading the pipeline's code location must not pay for them.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 Kind = Literal["numerical", "categorical"]
 NUMERICAL: Kind = "numerical"
@@ -49,6 +51,8 @@ class ColumnSample:
 
     @classmethod
     def from_series(cls, series: pd.Series, kind: Kind) -> ColumnSample:
+        import numpy as np
+
         values = _numeric_values(series) if kind == NUMERICAL else _string_values(series)
         keys, counts = np.unique(values, return_counts=True)
         if kind == CATEGORICAL:
@@ -59,6 +63,9 @@ class ColumnSample:
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
     # Integers stay integers: numpy's Sturges binning treats integer data differently.
     clean = pd.to_numeric(series, errors="raise").dropna()
     if pd.api.types.is_bool_dtype(clean) or pd.api.types.is_integer_dtype(clean):
@@ -68,6 +75,9 @@ def _numeric_values(series: pd.Series) -> np.ndarray:
 
 
 def _string_values(series: pd.Series) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
     # A nullable integer column read through a float keeps "1" from turning into "1.0".
     clean = series.dropna()
     if pd.api.types.is_float_dtype(clean) and np.all(np.mod(clean.to_numpy(dtype=float), 1) == 0):
@@ -76,11 +86,15 @@ def _string_values(series: pd.Series) -> np.ndarray:
 
 
 def _union_keys(reference: ColumnSample, current: ColumnSample) -> np.ndarray:
+    import numpy as np
+
     return np.union1d(reference.keys, current.keys)
 
 
 def _counts_on(keys: np.ndarray, sample: ColumnSample) -> np.ndarray:
     """Occurrences of each of `keys` in `sample`, zero where absent."""
+    import numpy as np
+
     out = np.zeros(keys.shape[0], dtype=np.int64)
     if sample.keys.size == 0:
         return out
@@ -119,6 +133,7 @@ def ks_p_value_from_statistic(statistic: float, n_reference: int, n_current: int
     have at most 10,000 values (falling back to the asymptotic one when it cannot be computed),
     `kstwo.sf(d, round(m n / (m + n)))` otherwise.
     """
+    import numpy as np
     from scipy import stats
     from scipy.stats import _stats_py
 
@@ -146,6 +161,7 @@ def chisquare_test(reference: ColumnSample, current: ColumnSample) -> tuple[floa
     exactly as in Evidently (which keeps only the p-value). The infinity is stored as it is
     (DuckDB and Parquet DOUBLE hold it) rather than as NULL, since it is SciPy's true answer.
     """
+    import numpy as np
     from scipy import stats
 
     keys = _union_keys(reference, current)
@@ -165,6 +181,7 @@ def z_test(reference: ColumnSample, current: ColumnSample) -> tuple[float, float
     value Evidently skips the test and says p = 1; the shares are then equal, so z is stored
     as 0, which is what that p-value corresponds to (rather than the 0 / 0 of the formula).
     """
+    import numpy as np
     from scipy import stats
 
     same_constant = (
@@ -186,6 +203,8 @@ def wasserstein_norm(reference: ColumnSample, current: ColumnSample) -> float:
 
     Same steps as `scipy.stats.wasserstein_distance`, minus re-sorting the reference every day.
     """
+    import numpy as np
+
     u = reference.values.astype(np.float64)
     v = current.values.astype(np.float64)
     all_values = np.concatenate((u, v))
@@ -198,6 +217,8 @@ def wasserstein_norm(reference: ColumnSample, current: ColumnSample) -> float:
 
 
 def _histogram_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     # np.histogram's own counting for explicit edges: last bin closed on the right.
     cum = np.concatenate(
         (
@@ -210,6 +231,8 @@ def _histogram_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarra
 
 def _fill_zeros(shares: np.ndarray) -> np.ndarray:
     """Evidently's floor for empty bins, so PSI's log stays finite."""
+    import numpy as np
+
     smallest = shares[shares != 0].min()
     floor = smallest / 10**6 if smallest <= 0.0001 else 0.0001
     return np.where(shares == 0, floor, shares)
@@ -225,6 +248,8 @@ def binned_counts(reference: ColumnSample, current: ColumnSample) -> tuple[np.nd
 
     Histogram bins span both sides together; values are compared over the union of both sides.
     """
+    import numpy as np
+
     if uses_histogram(reference):
         edges = np.histogram_bin_edges(
             np.concatenate((reference.values, current.values)), bins="sturges"
@@ -255,6 +280,8 @@ def jensenshannon_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) ->
 
 def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """Population stability index of the shares, empty bins floored as Evidently does."""
+    import numpy as np
+
     ref_shares, cur_shares = shares_from_counts(ref_counts, cur_counts, fill_zeros=True)
     return float(np.sum((ref_shares - cur_shares) * np.log(ref_shares / cur_shares)))
 

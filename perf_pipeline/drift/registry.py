@@ -30,9 +30,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from perf_pipeline.drift.kernels import (
     CATEGORICAL,
@@ -51,6 +49,9 @@ from perf_pipeline.drift.kernels import (
     z_test,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = [
     "DRIFT_METHODS",
     "DriftMethod",
@@ -63,7 +64,8 @@ __all__ = [
 Comparison = Literal["<", "<=", ">", ">="]
 Measured = float | tuple[float, float]
 SampleMeasure = Callable[[ColumnSample, ColumnSample], Measured]
-BinnedMeasure = Callable[[np.ndarray, np.ndarray], Measured]
+# NumPy is named, not imported: these aliases are built when the models file is validated.
+BinnedMeasure = Callable[["np.ndarray", "np.ndarray"], Measured]
 EcdfMeasure = Callable[[EcdfSummary], Measured]
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {

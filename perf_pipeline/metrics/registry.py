@@ -41,11 +41,10 @@ list in ways a template cannot express is a function of the `Context`. `se_sql` 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
-
-import numpy as np
 
 from perf_pipeline.config import Task
 
@@ -164,8 +163,9 @@ _M = Task.MULTICLASS_CLASSIFICATION
 _R = Task.REGRESSION
 _K = Task.RANKING
 
-# sklearn's log_loss clips probabilities to [eps, 1 - eps] with eps of float64.
-_EPS = float(np.finfo(np.float64).eps)
+# sklearn's log_loss clips probabilities to [eps, 1 - eps] with eps of float64
+# (`np.finfo(np.float64).eps`, which is Python's own float epsilon).
+_EPS = sys.float_info.epsilon
 _CLIP = f"CAST({_EPS!r} AS DOUBLE)"
 ECE_BINS = 10
 
