@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -9,11 +10,14 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from perf_pipeline.definitions import build_definitions, daily_job_name
+from perf_pipeline.quality.suite import build_suite
 from perf_pipeline.sample_data import MODELS_YAML
 
 REPO = Path(__file__).resolve().parent.parent
+SHIPPED_DATA_ROOT = REPO / "data"
 
 
 def _data_root(tmp_path: Path) -> Path:
@@ -46,15 +50,20 @@ def test_workspace_validates_with_the_dagster_cli(tmp_path: Path) -> None:
 
 
 HEAVY_AT_BUILD = ("great_expectations", "evidently", "scipy", "sklearn")
-HEAVY_AT_IMPORT = (*HEAVY_AT_BUILD, "pandas", "pyarrow")
+DATA_STACK = ("pandas", "pyarrow", "numpy")
+HEAVY_AT_IMPORT = (*HEAVY_AT_BUILD, *DATA_STACK)
 
 
-def _loaded_modules(tmp_path: Path, statement: str, watched: tuple[str, ...]) -> list[str]:
+def _loaded_modules(
+    tmp_path: Path, statement: str, watched: tuple[str, ...], data_root: Path | None = None
+) -> list[str]:
+    """The `watched` modules a fresh interpreter has loaded after running `statement`."""
     probe = (
         f"import sys, json; {statement}; "
         f"print(json.dumps([m for m in {watched!r} if m in sys.modules]))"
     )
-    env = {**os.environ, "PERF_PIPELINE_HOME": str(_data_root(tmp_path))}
+    root = data_root if data_root is not None else _data_root(tmp_path)
+    env = {**os.environ, "PERF_PIPELINE_HOME": str(root)}
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", probe],
         env=env,
@@ -77,6 +86,16 @@ def test_building_the_definitions_loads_neither_quality_report_nor_scipy_stack(
 ) -> None:
     statement = "import perf_pipeline.definitions as d; d.build_definitions()"
     assert _loaded_modules(tmp_path, statement, HEAVY_AT_BUILD) == []
+
+
+def test_building_the_shipped_definitions_loads_no_data_stack(tmp_path: Path) -> None:
+    """What `dagster dev` and `dg` pay per load of the shipped `data/` root: Dagster, DuckDB and
+    the models file, and none of pandas, pyarrow or NumPy, which the steps that use them import
+    (timings: `benchmarks/import_benchmark.py`)."""
+    assert (SHIPPED_DATA_ROOT / "models.yaml").is_file()
+    statement = "import perf_pipeline.definitions as d; d.build_definitions()"
+    loaded = _loaded_modules(tmp_path, statement, HEAVY_AT_IMPORT, SHIPPED_DATA_ROOT)
+    assert loaded == []
 
 
 def test_graph_checks_schedules_and_sensors_per_model(tmp_path: Path) -> None:
@@ -112,3 +131,26 @@ def test_graph_checks_schedules_and_sensors_per_model(tmp_path: Path) -> None:
     assert job.partitions_def is not None
     backfill = graph.get(dg.AssetKey(["card_fraud", "performance"])).backfill_policy
     assert backfill == dg.BackfillPolicy.single_run()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"task": "binary_classification"},
+        {"task": "multiclass_classification", "classes": ["cat", "dog", 7]},
+        {"task": "regression"},
+        {"task": "ranking", "k": [5]},
+    ],
+)
+def test_the_suite_names_the_score_columns_the_ingest_reads(settings: dict) -> None:
+    """The quality suite lists score columns from the model (so building the definitions needs no
+    ingest); they must be the ingest's, or a day's scores would go unchecked."""
+    from perf_pipeline.config import ModelConfig
+    from perf_pipeline.ingest.predictions import score_columns
+
+    model = ModelConfig(model_id="m", start_date=dt.date(2026, 1, 1), **settings)
+    assert model.score_columns == score_columns(model)
+    probability_checks = {
+        s.kwargs["column"] for s in build_suite(model, None) if s.name.endswith("_is_probability")
+    }
+    assert probability_checks == set(score_columns(model))
