@@ -107,8 +107,9 @@ def _run_backfill(
     wanted: list[str] | None,
     fail_on_blocked_days: bool = True,
 ) -> int:
-    """Exit 0 when every day got through, 1 when a run failed or a day was blocked or unreadable
-    (a scheduler or CI job must see that), 2 when no model has a day in the range."""
+    """Exit 0 when every day got through, 1 when a run failed, a day was blocked or unreadable or
+    a notification channel refused its alerts (a scheduler or CI job must see that), 2 when no
+    model has a day in the range."""
     import dagster as dg
 
     from perf_pipeline.runner import backfill, ensure_dagster_home, notify_pending
@@ -130,14 +131,16 @@ def _run_backfill(
     began = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         outcomes = backfill(defs, instance, selected, start, end)
-        sent = notify_pending(defs, instance, paths)
+        sent, notify_error = notify_pending(defs, instance, paths)
     for o in outcomes:
         state = "ok" if o.success else f"FAILED at {', '.join(o.failed_steps) or 'run level'}"
         print(f"  {o.model_id}: {o.start} .. {o.end}  run {o.run_id[:8]}  {state}")
     elapsed = time.perf_counter() - began
     print(f"Done in {elapsed:.0f} s; {sent} new alert(s) sent to {paths.alerts_log}")
+    if notify_error:
+        print(f"Notification failed (pending alerts are retried): {notify_error}", file=sys.stderr)
     blocked = _report_failed_days(paths, outcomes)
-    if not all(o.success for o in outcomes):
+    if notify_error or not all(o.success for o in outcomes):
         return EXIT_FAILED_DAYS
     return EXIT_FAILED_DAYS if blocked and fail_on_blocked_days else 0
 

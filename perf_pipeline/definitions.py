@@ -52,6 +52,7 @@ def model_definitions(paths: DataPaths) -> dg.Definitions:
 
 
 def shared_definitions(paths: DataPaths) -> dg.Definitions:
+    """What every model shares: the storage resource, the notifier job and its sensors."""
     from perf_pipeline.alerts.notify import notify_alerts
     from perf_pipeline.resources import PipelineStorage
     from perf_pipeline.sensors import alerts_sensor, run_failure_sensor
@@ -75,11 +76,22 @@ def build_definitions(
     data_root: str | os.PathLike[str] | None = None,
     defs_module: ModuleType | str = DEFS_MODULE,
 ) -> dg.Definitions:
-    """The models' components, the shared definitions and the defs folder, merged."""
+    """The models' components, the shared definitions and the defs folder, merged.
+
+    The notification channels are checked last, once the defs folder has registered its own
+    channel kinds: a bad `notifications:` entry fails the load like any other models-file error.
+    """
+    from perf_pipeline.alerts.delivery import channel_config_problems
+    from perf_pipeline.config import ModelsFileError
+
     paths = DataPaths(resolve_data_root(data_root))
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         model_definitions(paths), shared_definitions(paths), defs_folder_definitions(defs_module)
     )
+    problems = channel_config_problems(paths)
+    if problems:
+        raise ModelsFileError("\n".join(problems))
+    return merged
 
 
 @dg.definitions

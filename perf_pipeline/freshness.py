@@ -11,7 +11,7 @@ import datetime as dt
 
 import dagster as dg
 
-from perf_pipeline.alerts.notify import notified_ids
+from perf_pipeline.alerts.delivery import pending_ids
 from perf_pipeline.assets.common import asset_key
 from perf_pipeline.names import dagster_name
 from perf_pipeline.resources import PipelineStorage
@@ -97,7 +97,8 @@ def build_freshness_alerts_sensor(model_id: str) -> dg.SensorDefinition:
         )
         with storage.get_connection() as con:
             write_alerts(con, storage.paths, model_id, [day], [alert], FRESHNESS_WRITER)
-        if alert.alert_id in notified_ids(storage.paths.alerts_log):
+        pending = pending_ids(storage.paths, [{"alert_id": alert.alert_id, "model_id": model_id}])
+        if not pending:
             return dg.SkipReason(f"freshness alert of {day} already sent")
         return dg.RunRequest(
             run_key=f"freshness-{alert.alert_id}",

@@ -11,12 +11,14 @@ import json
 
 import dagster as dg
 
-from perf_pipeline.alerts.notify import append_records, notified_ids, notify_alerts
+from perf_pipeline.alerts.notify import append_records, notify_alerts
 from perf_pipeline.assets.common import PRODUCES_ALERTS_TAG, asset_key
 from perf_pipeline.names import dagster_name
 from perf_pipeline.resources import PipelineStorage
 
 PAGE = 1000
+# A channel that refused a batch is tried again this long after its latest failure.
+RETRY_FAILED_AFTER = dt.timedelta(minutes=5)
 ALERT_PRODUCERS = dg.AssetSelection.tag(PRODUCES_ALERTS_TAG, "true")
 
 
@@ -34,23 +36,36 @@ def _new_partitions(
         ).records
         for record in records:
             cursors[name] = max(cursors.get(name, 0), record.storage_id)
-            if record.partition_key:
-                touched.add((key.path[0], dt.date.fromisoformat(record.partition_key)))
+            day = _day(record.partition_key)
+            if day is not None:
+                touched.add((key.path[0], day))
     return touched
 
 
-def _alert_ids(storage: PipelineStorage, touched: set[tuple[str, dt.date]]) -> set[str]:
+def _day(partition_key: str | None) -> dt.date | None:
+    """The day of a daily partition; None for an unpartitioned or otherwise partitioned asset
+    (a user's tagged asset may be weekly or static: its alerts are found by their own days)."""
+    try:
+        return dt.date.fromisoformat(partition_key) if partition_key else None
+    except ValueError:
+        return None
+
+
+def _alerts_of(storage: PipelineStorage, touched: set[tuple[str, dt.date]]) -> list[dict[str, str]]:
+    """`alert_id` and `model_id` of the alerts stored for these (model, day) partitions."""
     from perf_pipeline.lake import day_files, read_files_sql
 
-    ids: set[str] = set()
+    found: list[dict[str, str]] = []
     with storage.get_connection() as con:
-        for model_id in {m for m, _ in touched}:
+        for model_id in sorted({m for m, _ in touched}):
             days = sorted(d for m, d in touched if m == model_id)
             files = day_files(storage.paths, "alerts", model_id, days)
             if files:
-                query = f"SELECT alert_id FROM {read_files_sql(files)}"
-                ids |= {row[0] for row in con.execute(query).fetchall()}
-    return ids
+                query = f"SELECT DISTINCT alert_id FROM {read_files_sql(files)}"
+                found += [
+                    {"alert_id": r[0], "model_id": model_id} for r in con.execute(query).fetchall()
+                ]
+    return found
 
 
 @dg.sensor(
@@ -58,23 +73,31 @@ def _alert_ids(storage: PipelineStorage, touched: set[tuple[str, dt.date]]) -> s
     job=notify_alerts,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Sends every new alert once, for every partition materialized by an asset "
-    f"tagged {PRODUCES_ALERTS_TAG}.",
+    description="Sends every new alert once to every channel, for every partition materialized "
+    f"by an asset tagged {PRODUCES_ALERTS_TAG}; retries a channel that refused a batch "
+    f"{int(RETRY_FAILED_AFTER.total_seconds() // 60)} minutes after its latest failure.",
 )
 def alerts_sensor(context: dg.SensorEvaluationContext, storage: PipelineStorage):
+    from perf_pipeline.alerts.delivery import failed_attempts_due, pending_ids
+
     cursors: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     keys = sorted(ALERT_PRODUCERS.resolve(context.repository_def.asset_graph))
     touched = _new_partitions(context, keys, cursors)
     context.update_cursor(json.dumps(cursors, sort_keys=True))
-    if not touched:
-        return dg.SkipReason("no new materializations of alert-producing assets")
-    fresh = sorted(_alert_ids(storage, touched) - notified_ids(storage.paths.alerts_log))
-    if not fresh:
-        return dg.SkipReason(f"{len(touched)} partition(s) checked, no new alert")
+    fresh = pending_ids(storage.paths, _alerts_of(storage, touched)) if touched else []
+    now = dt.datetime.now(dt.UTC)
+    retry, failed_at = failed_attempts_due(storage.paths, now, RETRY_FAILED_AFTER)
+    ids = sorted(set(fresh) | set(retry))
+    if not ids:
+        return dg.SkipReason(
+            f"{len(touched)} new partition(s), nothing pending"
+            if touched
+            else "no new materializations of alert-producing assets, no failed delivery due"
+        )
     return dg.RunRequest(
-        run_key=f"alerts-{'-'.join(str(v) for v in sorted(cursors.values()))}",
-        run_config=dg.RunConfig(ops={"send_alerts": {"config": {"alert_ids": fresh}}}),
-        tags={"perf_pipeline/alerts": str(len(fresh))},
+        run_key=f"alerts-{'-'.join(str(v) for v in sorted(cursors.values()))}-{failed_at}",
+        run_config=dg.RunConfig(ops={"send_alerts": {"config": {"alert_ids": ids}}}),
+        tags={"perf_pipeline/alerts": str(len(fresh)), "perf_pipeline/retries": str(len(retry))},
     )
 
 

@@ -42,21 +42,17 @@ def validate_command(paths: DataPaths, out: TextIO | None = None) -> int:
 
 
 def channel_problems(paths: DataPaths) -> list[Problem]:
-    """The `notifications:` channels built as a notifier run builds them (kinds that modules in
-    `defs/` register included), so an unknown kind or a bad option fails here."""
-    from perf_pipeline.alerts.channels import ChannelConfigError
-    from perf_pipeline.alerts.delivery import configured_channels
+    """Every `notifications:` problem, with the channel kinds that modules in `defs/` register
+    known, so an unknown kind or a bad option fails here rather than on the first alert."""
+    from perf_pipeline.alerts.delivery import channel_config_problems
     from perf_pipeline.definitions import defs_folder_definitions
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Dagster's preview notices about its own loaders
         defs_folder_definitions()  # imports the defs folder, where user channels register
-    try:
-        configured_channels(paths)
-    except ChannelConfigError as exc:
-        # The message already names the entry (`notifications[1].kind: ...`).
-        return [Problem((), str(exc).removeprefix(f"{paths.models_file}: "))]
-    return []
+    prefix = f"{paths.models_file}: "
+    # Each message already names its entry (`notifications[1].kind: ...`).
+    return [Problem((), p.removeprefix(prefix)) for p in channel_config_problems(paths)]
 
 
 def expectation_problems(model: ModelConfig) -> list[Problem]:

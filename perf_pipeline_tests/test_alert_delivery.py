@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,9 +19,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from perf_pipeline.alerts.channels import CHANNEL_KINDS, ChannelConfigError
-from perf_pipeline.alerts.delivery import configured_channels, deliver, ledger_path, pending_ids
-from perf_pipeline.alerts.notify import notify_alerts
+from perf_pipeline.alerts.channels import CHANNEL_KINDS
+from perf_pipeline.alerts.delivery import (
+    channel_config_problems,
+    configured_channels,
+    deliver,
+    ledger_path,
+    pending_ids,
+)
+from perf_pipeline.alerts.notify import load_alerts, notify_alerts
 from perf_pipeline.alerts.records import Alert, write_alerts
 from perf_pipeline.lake import connect
 from perf_pipeline.paths import DataPaths
@@ -56,8 +61,6 @@ def _alerts(paths: DataPaths) -> list[dict]:
     }
     for model_id, alerts in raised.items():
         write_alerts(connect(), paths, model_id, [DAY], alerts, "regressions")
-    from perf_pipeline.alerts.notify import load_alerts
-
     ids = [a.alert_id for alerts in raised.values() for a in alerts]
     return load_alerts(paths, ids)
 
@@ -178,7 +181,7 @@ def test_readme_channel_receives_new_alerts_once_for_its_models(
     fraud = sorted(a["alert_id"] for a in alerts if a["model_id"] == "fraud")
     assert sorted(received) == fraud
     assert recorder.received[0]["alerts"][0]["date"] == DAY.isoformat()
-    assert sorted(first.sent["team_inbox_1"]) == fraud
+    assert sorted(first.sent["team_inbox"]) == fraud
     assert again.sent == {} and again.failed == {}
     assert pending_ids(paths, alerts) == []
 
@@ -242,7 +245,7 @@ def test_notify_job_fails_naming_the_channel_and_still_writes_the_log(tmp_path: 
         CHANNEL_KINDS.pop("broken_channel", None)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "broken_channel_1: ConnectionError: inbox refused the batch" in str(
+    assert "broken_channel: ConnectionError: inbox refused the batch" in str(
         failure.step_failure_data.error
     )
     assert sorted(_log_ids(paths)) == sorted(a["alert_id"] for a in alerts)
@@ -250,24 +253,99 @@ def test_notify_job_fails_naming_the_channel_and_still_writes_the_log(tmp_path: 
 
 def test_unknown_channel_kind_names_the_entry_and_the_valid_kinds(tmp_path: Path) -> None:
     paths = _root(tmp_path, "notifications:\n  - {kind: carrier_pigeon}\n")
-    with pytest.raises(ChannelConfigError) as caught:
-        configured_channels(paths)
-    message = str(caught.value)
-    assert str(paths.models_file) in message
-    assert "notifications[1].kind" in message and "carrier_pigeon" in message
-    assert "'log'" in message
+    [problem] = channel_config_problems(paths)
+    assert problem.startswith(f"{paths.models_file}: notifications[1].kind: ")
+    assert "carrier_pigeon" in problem and "'log'" in problem
+
+
+def test_a_broken_entry_never_silences_the_log_and_keeps_its_alerts_pending(
+    tmp_path: Path,
+) -> None:
+    """The models file may be edited after the code location loaded: the log still delivers."""
+    paths = _root(tmp_path, "notifications:\n  - {kind: carrier_pigeon}\n")
+    alerts = _alerts(paths)
+    report = deliver(paths, alerts)
+    assert sorted(report.sent["log"]) == sorted(a["alert_id"] for a in alerts)
+    assert "carrier_pigeon" in report.failed["misconfigured_1"]
+    assert pending_ids(paths, alerts) == sorted(a["alert_id"] for a in alerts)
+
+
+def test_two_channels_of_one_kind_need_their_own_names(
+    tmp_path: Path, readme_channel: None
+) -> None:
+    """Delivery is recorded per channel name: a name taken from the entry's position would
+    move when entries are reordered, and one channel would inherit the other's ledger."""
+    entries = "notifications:\n  - {kind: team_inbox, url: 'http://a/'}\n"
+    paths = _root(tmp_path, entries + "  - {kind: team_inbox, url: 'http://b/'}\n")
+    [problem] = channel_config_problems(paths)
+    assert "channel names repeat (team_inbox)" in problem and "'name'" in problem
+    named = entries + "  - {kind: team_inbox, name: backup, url: 'http://b/'}\n"
+    paths.models_file.write_text(MODELS + named, encoding="utf-8")
+    assert channel_config_problems(paths) == []
+    assert [c.name for c, _ in configured_channels(paths)] == ["log", "team_inbox", "backup"]
 
 
 def test_channel_options_are_checked_by_the_channel(tmp_path: Path, readme_channel: None) -> None:
-    paths = _root(
-        tmp_path,
-        textwrap.dedent("""\
-        notifications:
-          - {kind: team_inbox, url: "ftp://nowhere"}
-        """),
-    )
-    with pytest.raises(ChannelConfigError, match=r"notifications\[1\]: 'url' must be an http"):
-        configured_channels(paths)
+    paths = _root(tmp_path, 'notifications:\n  - {kind: team_inbox, url: "ftp://nowhere"}\n')
+    [problem] = channel_config_problems(paths)
+    assert "notifications[1]: 'url' must be an http" in problem
+
+
+def test_loading_the_definitions_fails_on_a_bad_channel_entry(tmp_path: Path) -> None:
+    from perf_pipeline.config import ModelsFileError
+    from perf_pipeline.definitions import build_definitions
+
+    paths = _root(tmp_path, "notifications:\n  - {kind: carrier_pigeon}\n")
+    with pytest.raises(ModelsFileError, match=r"notifications\[1\]\.kind: unknown channel kind"):
+        build_definitions(paths.root)
+
+
+def _sensor_tick(paths: DataPaths) -> dg.RunRequest | dg.SkipReason:
+    from perf_pipeline.definitions import build_definitions
+    from perf_pipeline.sensors import alerts_sensor
+
+    defs = build_definitions(paths.root)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance,
+            repository_def=defs.get_repository_def(),
+            resources={"storage": PipelineStorage(data_root=str(paths.root))},
+        )
+        return alerts_sensor(context)
+
+
+def _age_the_ledger(paths: DataPaths, minutes: int) -> None:
+    """Move every attempt `minutes` into the past, as if the sensor ticked later."""
+    lines = [json.loads(line) for line in ledger_path(paths).read_text().splitlines()]
+    for line in lines:
+        at = dt.datetime.fromisoformat(line["at"]) - dt.timedelta(minutes=minutes)
+        line["at"] = at.isoformat()
+    ledger_path(paths).write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_the_alerts_sensor_retries_a_refused_batch_after_a_wait(
+    tmp_path: Path, recorder: ThreadingHTTPServer, readme_channel: None
+) -> None:
+    entry = "notifications:\n  - {{kind: team_inbox, url: 'http://127.0.0.1:{}/a'}}\n"
+    closed = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    down_port = closed.server_address[1]
+    closed.server_close()
+    paths = _root(tmp_path, entry.format(down_port))
+    alerts = _alerts(paths)
+    assert "team_inbox" in deliver(paths, alerts).failed
+
+    assert isinstance(_sensor_tick(paths), dg.SkipReason)  # the failure is too recent
+    _age_the_ledger(paths, minutes=6)
+    request = _sensor_tick(paths)
+    assert isinstance(request, dg.RunRequest)
+    asked = request.run_config["ops"]["send_alerts"]["config"]["alert_ids"]
+    assert sorted(asked) == sorted(a["alert_id"] for a in alerts)
+
+    paths.models_file.write_text(MODELS + entry.format(recorder.server_address[1]))
+    deliver(paths, load_alerts(paths, asked))  # what the requested run does
+    assert sorted(a["alert_id"] for b in recorder.received for a in b["alerts"]) == sorted(asked)
+    _age_the_ledger(paths, minutes=6)
+    assert isinstance(_sensor_tick(paths), dg.SkipReason)
 
 
 def test_validate_names_an_unknown_channel_kind_and_accepts_a_registered_one(

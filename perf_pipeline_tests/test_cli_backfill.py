@@ -120,3 +120,30 @@ def test_a_broken_models_file_is_one_message_and_exit_2(
     err = capsys.readouterr().err
     assert "models.later_model.colour: unknown key" in err
     assert "Traceback" not in err
+
+
+def test_a_channel_that_refuses_its_alerts_makes_the_backfill_exit_1(
+    data_root: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The alerts are recorded and the log has them; the refused channel is said, not a
+    traceback, and the exit code tells the scheduler."""
+    from perf_pipeline.alerts.channels import CHANNEL_KINDS, Channel, register_channel
+
+    @register_channel
+    class RefusingInbox(Channel):
+        kind = "refusing_inbox"
+
+        def send(self, alerts: list[dict]) -> None:
+            raise ConnectionError("inbox is down")
+
+    text = data_root.models_file.read_text(encoding="utf-8")
+    data_root.models_file.write_text(text + "notifications:\n  - {kind: refusing_inbox}\n")
+    try:
+        code = _backfill(data_root, CLEAN, UNREADABLE, MODEL)
+    finally:
+        CHANNEL_KINDS.pop("refusing_inbox", None)
+    captured = capsys.readouterr()
+    assert code == EXIT_FAILED_DAYS
+    assert "Notification failed" in captured.err and "inbox is down" in captured.err
+    assert "Traceback" not in captured.err
+    assert data_root.alerts_log.read_text().count('"kind": "data_quality"') >= 1

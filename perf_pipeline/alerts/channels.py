@@ -101,6 +101,17 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+class MisconfiguredChannel(Channel):
+    """Stands in for an entry that cannot be built, so the other channels (the log first of
+    all) still deliver while this one fails every attempt with its configuration error, keeping
+    its alerts pending until the entry is fixed."""
+
+    kind = "misconfigured"
+
+    def send(self, alerts: list[dict[str, Any]]) -> None:
+        raise ChannelConfigError(self.options["error"])
+
+
 @register_channel
 class LogChannel(Channel):
     """`alerts/alerts.jsonl`: always on, needs nothing outside the machine, any tool can tail it.
@@ -125,7 +136,9 @@ def build_channel(
         raise ChannelConfigError(
             f"{where}.kind: unknown channel kind {kind!r}; valid: {sorted(CHANNEL_KINDS)}"
         )
-    name = str(entry.get("name") or (kind if position == 0 else f"{kind}_{position}"))
+    # The delivery ledger is keyed by this name, so it must not move when entries are reordered:
+    # the kind itself, or the entry's own `name` (required when a kind appears twice).
+    name = str(entry.get("name") or kind)
     models = entry.get("models")
     if models is not None and not (
         isinstance(models, list) and all(isinstance(m, str) for m in models)

@@ -15,6 +15,7 @@ import fcntl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,6 +24,7 @@ from perf_pipeline.alerts.channels import (
     Channel,
     ChannelConfigError,
     LogChannel,
+    MisconfiguredChannel,
     append_json_lines,
     build_channel,
     read_json_lines,
@@ -35,11 +37,12 @@ FAILED = "failed"
 ServedChannel = tuple[Channel, Callable[[str], bool]]
 
 
-def ledger_path(paths: DataPaths):
+def ledger_path(paths: DataPaths) -> Path:
+    """`alerts/deliveries.jsonl`: one line per alert, channel and attempt."""
     return paths.alerts_log.with_name("deliveries.jsonl")
 
 
-def _lock_path(paths: DataPaths):
+def _lock_path(paths: DataPaths) -> Path:
     return paths.alerts_log.with_name(".delivery.lock")
 
 
@@ -56,29 +59,73 @@ def exclusive_delivery(paths: DataPaths) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def configured_channels(paths: DataPaths) -> list[ServedChannel]:
-    """The log channel (always on) and the models file's `notifications:` entries."""
+def _notification_entries(paths: DataPaths) -> list[Any]:
     raw: Any = {}
     if paths.models_file.exists():
         raw = yaml.safe_load(paths.models_file.read_text(encoding="utf-8")) or {}
     entries = raw.get("notifications") if isinstance(raw, dict) else None
     if entries is None:
-        entries = []
+        return []
     if not isinstance(entries, list):
         raise ChannelConfigError(f"{paths.models_file}: 'notifications' must be a list")
-    channels: list[ServedChannel] = [(LogChannel(paths, "log", {}), lambda _model: True)]
+    return entries
+
+
+def channel_config_problems(paths: DataPaths) -> list[str]:
+    """Every problem of the `notifications:` entries (empty when all of them can be built)."""
+    try:
+        entries = _notification_entries(paths)
+    except ChannelConfigError as exc:
+        return [str(exc)]
+    problems = [
+        f"{paths.models_file}: {error}" for _, error in _build_entries(paths, entries) if error
+    ]
+    served = [c.name for c, _ in configured_channels(paths)]
+    repeated = sorted({n for n in served if served.count(n) > 1})
+    if repeated:
+        problems.append(
+            f"{paths.models_file}: notifications: channel names repeat ({', '.join(repeated)}); "
+            "give each channel of one kind its own 'name' (delivery is recorded per name)"
+        )
+    return problems
+
+
+def _build_entries(
+    paths: DataPaths, entries: list[Any]
+) -> list[tuple[ServedChannel | None, str | None]]:
+    built: list[tuple[ServedChannel | None, str | None]] = []
     for position, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
-            raise ChannelConfigError(f"notifications[{position}]: expected a mapping with 'kind'")
-        if entry.get("kind") == LogChannel.kind:
-            continue  # always on already
-        try:
-            channels.append(build_channel(paths, entry, position))
-        except ChannelConfigError as exc:
-            raise ChannelConfigError(f"{paths.models_file}: {exc}") from exc
-    names = [c.name for c, _ in channels]
-    if len(set(names)) != len(names):
-        raise ChannelConfigError(f"{paths.models_file}: notification channel names repeat: {names}")
+            built.append((None, f"notifications[{position}]: expected a mapping with 'kind'"))
+        elif entry.get("kind") != LogChannel.kind:  # the log is always on already
+            try:
+                built.append((build_channel(paths, entry, position), None))
+            except ChannelConfigError as exc:
+                built.append((None, str(exc)))
+    return built
+
+
+def configured_channels(paths: DataPaths) -> list[ServedChannel]:
+    """The log channel (always on) and the models file's `notifications:` entries.
+
+    An entry that cannot be built becomes a channel that fails with its error: the log and the
+    other channels still deliver, and its alerts wait until the entry is fixed.
+    """
+    channels: list[ServedChannel] = [(LogChannel(paths, "log", {}), lambda _model: True)]
+    try:
+        entries = _notification_entries(paths)
+    except ChannelConfigError as exc:
+        entries, broken = [], [str(exc)]
+    else:
+        broken = []
+    for channel, error in _build_entries(paths, entries):
+        if channel is not None:
+            channels.append(channel)
+        elif error is not None:
+            broken.append(error)
+    for index, error in enumerate(broken, start=1):
+        name = f"misconfigured_{index}"
+        channels.append((MisconfiguredChannel(paths, name, {"error": error}), lambda _m: True))
     return channels
 
 
@@ -104,8 +151,28 @@ def pending_ids(paths: DataPaths, alerts: list[dict[str, Any]]) -> list[str]:
     return sorted(pending)
 
 
+def failed_attempts_due(
+    paths: DataPaths, now: dt.datetime, wait: dt.timedelta
+) -> tuple[list[str], str | None]:
+    """Alert ids whose latest attempt on some channel failed, once `wait` has passed since the
+    newest such failure (so a channel that is down is retried, not hammered), with that
+    failure's time; nothing while the wait runs or when nothing failed."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in read_json_lines(ledger_path(paths)):
+        latest[(record.get("alert_id", ""), record.get("channel", ""))] = record
+    failed = [r for r in latest.values() if r.get("status") == FAILED]
+    if not failed:
+        return [], None
+    newest = max(str(r.get("at")) for r in failed)
+    if now - dt.datetime.fromisoformat(newest) < wait:
+        return [], None
+    return sorted({r["alert_id"] for r in failed}), newest
+
+
 @dataclass
 class DeliveryReport:
+    """What one delivery sent, per channel name, and which channels failed (with the error)."""
+
     sent: dict[str, list[str]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 

@@ -10,17 +10,12 @@ from typing import Any
 
 import dagster as dg
 
-from perf_pipeline.alerts.channels import append_json_lines, jsonable, read_json_lines
+from perf_pipeline.alerts.channels import append_json_lines, jsonable
 from perf_pipeline.alerts.delivery import deliver
-from perf_pipeline.lake import connect, has_files, read_table_sql
+from perf_pipeline.lake import has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.resources import PipelineStorage
 from perf_pipeline.sql import quote_literal
-
-
-def notified_ids(log: Path) -> set[str]:
-    """Ids written to the log channel (`alerts/alerts.jsonl`)."""
-    return {r["alert_id"] for r in read_json_lines(log) if "alert_id" in r}
 
 
 def append_records(log: Path, records: list[dict[str, Any]]) -> None:
@@ -32,12 +27,12 @@ def load_alerts(paths: DataPaths, alert_ids: list[str]) -> list[dict[str, Any]]:
     """Rows of the `alerts` table with these ids, as JSON-able dicts in a stable order."""
     if not alert_ids or not has_files(paths, "alerts"):
         return []
-    con = connect()
     wanted = ", ".join(quote_literal(a) for a in alert_ids)
-    frame = con.execute(
-        f"SELECT DISTINCT ON (alert_id) * FROM {read_table_sql(paths, 'alerts')} "
-        f"WHERE alert_id IN ({wanted}) ORDER BY alert_id"
-    ).df()
+    with PipelineStorage(data_root=str(paths.root)).get_connection() as con:
+        frame = con.execute(
+            f"SELECT DISTINCT ON (alert_id) * FROM {read_table_sql(paths, 'alerts')} "
+            f"WHERE alert_id IN ({wanted}) ORDER BY alert_id"
+        ).df()
     rows = [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
     return sorted(rows, key=lambda r: (r["date"], r["model_id"], r["kind"], r["metric_or_column"]))
 
