@@ -35,7 +35,7 @@ RTOL = 1e-12
 def _readme_snippet() -> str:
     text = README.read_text(encoding="utf-8")
     if f"\n{SECTION}\n" not in text:
-        pytest.skip(f"README.md has no {SECTION!r} section yet: the recipe this test runs")
+        pytest.fail(f"README.md has no {SECTION!r} section: the recipe this test runs")
     start = text.index(f"\n{SECTION}\n")
     end = text.find("\n## ", start + 1)
     section = text[start : end if end >= 0 else len(text)]
