@@ -14,6 +14,7 @@ from pathlib import Path
 from perf_pipeline.config import MODEL_ID_PATTERN, ModelsFileError, Task, read_models_file
 from perf_pipeline.config.loading import format_problem
 from perf_pipeline.config.yaml_source import read_yaml
+from perf_pipeline.drift.registry import method_names
 from perf_pipeline.paths import DataPaths
 
 HEADER = (
@@ -22,6 +23,7 @@ HEADER = (
     "models:\n"
 )
 _EMPTY_MODELS = re.compile(r"^models:[ \t]*(\{\s*\}|null|~)?[ \t]*$", re.MULTILINE)
+_MODELS_KEY = re.compile(r"^models:[ \t]*(#.*)?$")
 
 _TASK_LINES = {
     Task.BINARY_CLASSIFICATION: """\
@@ -63,7 +65,7 @@ thresholds:                          # metric: {min, max, max_drop}
   <threshold>
   drift_share: {max: 0.5}            # the dataset drifts (and alerts) when share >= max
 drift:                               # (drift_share.max above is drift.share_threshold)
-  methods: {}                        # column: ks|chisquare|z|wasserstein|jensenshannon|psi
+  methods: {}                        # column: <drift_methods>
   thresholds: {}                     # column: threshold of its method
   multiple_testing: null             # or benjamini_hochberg
 quality:
@@ -88,6 +90,7 @@ def model_template(model_id: str, task: Task | str, start: dt.date | None = None
         _COMMON.replace("<start>", (start or dt.datetime.now(dt.UTC).date()).isoformat())
         .replace("<model_id>", model_id)
         .replace("<threshold>", _THRESHOLDS[task])
+        .replace("<drift_methods>", "|".join(method_names()))
     )
     lines = [f"  {model_id}:"] + [f"    {line}" if line else "" for line in body.splitlines()]
     return "\n".join(lines) + "\n"
@@ -125,9 +128,38 @@ def add_model(paths: DataPaths, model_id: str, task: Task | str) -> str:
 
 
 def _append(text: str, entry: str) -> str:
-    """The file with `entry` at the end of its `models:` mapping (an empty one is opened)."""
+    """The file with `entry` at the end of its `models:` mapping (an empty one is opened).
+
+    Other top-level keys may follow `models:` (`notifications:` is one), so the end of the
+    mapping is found by lines, and every other line is kept exactly as the user wrote it.
+    """
     text = _EMPTY_MODELS.sub("models:", text, count=1)
-    return (text if text.endswith("\n") else text + "\n") + entry
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    at = _end_of_models_block(lines)
+    return "".join([*lines[:at], entry, *lines[at:]])
+
+
+def _end_of_models_block(lines: list[str]) -> int:
+    """Index of the line after the last indented line of the top-level `models:` block.
+
+    The block ends at the next line that starts in the first column and is not a comment (the
+    next top-level key, or a document marker). Comments in the first column after its last
+    entry stay where they are: they usually introduce what follows. No `models:` line (a file
+    the loader would refuse anyway): the end of the file.
+    """
+    start = next((i for i, line in enumerate(lines) if _MODELS_KEY.match(line)), None)
+    if start is None:
+        return len(lines)
+    end = start + 1
+    for index in range(start + 1, len(lines)):
+        line = lines[index]
+        if line.strip() and not line[0].isspace() and not line.startswith("#"):
+            break
+        if line.strip() and line[0].isspace():
+            end = index + 1
+    return end
 
 
 def _raise_if_invalid(checked: Path, shown: Path) -> None:

@@ -9,7 +9,16 @@ of days 1-3 and runs of day 3, then 1, then 2 store the same rows.
 The valid rows of the days around a run are read back from the lake (accepted rows, plus rows
 quarantined as duplicates). A day ingested earlier whose verdict the run changes (day 3 was
 ingested before day 1, and day 1 holds the same id) is *stale*: the caller ingests it again in
-the same run. The window is bounded, so this never reads more than `2 * window` extra days.
+the same run, and judges again with the stale days added, until no day is stale.
+
+How far that goes. A stale day lies at most `window` days after the run's last day. Judging it
+again reads its landing files; when they are the files it was last ingested from, its valid ids
+are the ones the lake already holds (validity is row-local), so it makes no further day stale:
+one extra pass, reading at most `window` days before the run and `2 * window` after it. When its
+files changed since it was last ingested (edited without a re-run), its new valid ids can make a
+day within `window` after it stale in turn, and so on: each pass adds at least one stored day
+later than the last, so the chain ends, at the latest at the model's last stored day. Bounding
+it sooner would leave those days judged against ids their landing files no longer hold.
 """
 
 from __future__ import annotations

@@ -176,6 +176,7 @@ def ingest_labels(
         REQUIRED,
         KNOWN,
         "raw_labels",
+        landing_root=paths.landing,
     )
     _judge(con, model)
     con.execute(

@@ -20,12 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from perf_pipeline.ingest.listing import (
-    SYMLINK,
-    SkippedPath,
-    list_folder,
-    misnamed_entries,
-)
+from perf_pipeline.ingest.listing import SkippedPath, list_folder, misnamed_entries
 from perf_pipeline.ingest.readers import TextFile, UnreadableFileError, read_text_file
 
 INTERNAL_PREFIX = "__ingest@"
@@ -63,22 +58,21 @@ def _check_columns(file: TextFile, required: list[str]) -> None:
 
 
 def _skipped_paths(
-    folder_for: Callable[[dt.date], Path], days: list[dt.date]
+    folder_for: Callable[[dt.date], Path], days: list[dt.date], root: Path
 ) -> dict[dt.date | None, list[SkippedPath]]:
     """Misnamed entries of the model folder, by the day they were meant for (None: unknown)."""
     if not days:
         return {}
-    model_folder = folder_for(days[0]).parent
-    if model_folder.is_symlink():
-        return {None: [SkippedPath(str(model_folder), SYMLINK)]}
     found: dict[dt.date | None, list[SkippedPath]] = {}
-    for day, skipped in misnamed_entries(model_folder):
+    for day, skipped in misnamed_entries(folder_for(days[0]).parent, root):
         found.setdefault(day, []).append(skipped)
     return found
 
 
-def _load_day(load: DayLoad, folder: Path, required: list[str], known: list[str]) -> list[pa.Table]:
-    listing = list_folder(folder)
+def _load_day(
+    load: DayLoad, folder: Path, root: Path, required: list[str], known: list[str]
+) -> list[pa.Table]:
+    listing = list_folder(folder, root)
     load.skipped.extend(listing.skipped)
     tables: list[pa.Table] = []
     try:
@@ -103,19 +97,24 @@ def load_days(
     required: list[str],
     known: list[str],
     table_name: str,
+    *,
+    landing_root: Path,
 ) -> dict[dt.date, DayLoad]:
-    """Register `table_name` with the known columns (as text) of every readable day."""
+    """Register `table_name` with the known columns (as text) of every readable day.
+
+    `landing_root` is where link checks start: no link below it is followed (see `listing`).
+    """
     reserved = [c for c in known if c.startswith(INTERNAL_PREFIX)]
     if reserved:
         raise ValueError(f"column names starting with {INTERNAL_PREFIX!r} are reserved: {reserved}")
     days = list(days)
-    misnamed = _skipped_paths(folder_for, days)
+    misnamed = _skipped_paths(folder_for, days, landing_root)
     loads: dict[dt.date, DayLoad] = {}
     tables: list[pa.Table] = []
     for day in days:
         load = DayLoad(day, skipped=[*misnamed.get(None, []), *misnamed.get(day, [])])
         loads[day] = load
-        tables.extend(_load_day(load, folder_for(day), required, known))
+        tables.extend(_load_day(load, folder_for(day), landing_root, required, known))
         for skipped in load.skipped:
             log.warning("%s: %s, skipped: %s", day, skipped.path, skipped.why)
     schema = _schema(known)

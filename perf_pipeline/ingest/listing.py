@@ -7,8 +7,10 @@ link) is reported, never silently passed over: a day that seems to have no logs 
 folder is called `date=2026-1-3` is a problem someone has to see.
 
 Hidden files and `_`-marker files (`.DS_Store`, `_SUCCESS`) are skipped without a word: writers
-leave them on purpose. The landing root itself and its `predictions/`, `labels/` folders may be
-links (where the data root lives is a deployment choice).
+leave them on purpose. The landing root itself may be a link (where the data root lives is a
+deployment choice), but nothing below it: the path from the landing root down to a day folder
+(`predictions/`, `model=<id>/`, `date=<day>/`) is checked one step at a time, so a linked
+`model=<id>` folder cannot bring in files from outside the landing zone either.
 """
 
 from __future__ import annotations
@@ -41,10 +43,30 @@ def _ignored(path: Path) -> bool:
     return path.name.startswith((".", "_"))
 
 
-def list_folder(folder: Path) -> FolderListing:
-    """Data files of one landing folder, in name order, and the paths in it that were not read."""
-    if folder.is_symlink():
-        return FolderListing([], [SkippedPath(str(folder), SYMLINK)])
+def first_link(root: Path, folder: Path) -> Path | None:
+    """The first symbolic link on the way from `root` (itself not judged) down to `folder`.
+
+    Checking only `folder` is not enough: a day folder is a plain folder inside a linked
+    `model=<id>` folder. A `folder` outside `root` counts as a link: nothing outside is read.
+    """
+    try:
+        steps = folder.relative_to(root).parts
+    except ValueError:
+        return folder
+    current = root
+    for step in steps:
+        current = current / step
+        if current.is_symlink():
+            return current
+    return None
+
+
+def list_folder(folder: Path, root: Path) -> FolderListing:
+    """Data files of one landing folder under the landing `root`, in name order, and the paths
+    in it that were not read (the first link on the way to it, if there is one)."""
+    link = first_link(root, folder)
+    if link is not None:
+        return FolderListing([], [SkippedPath(str(link), SYMLINK)])
     if not folder.is_dir():
         return FolderListing([], [])
     files: list[Path] = []
@@ -87,13 +109,14 @@ def _meant_day(name: str) -> dt.date | None:
         return None  # `date=2026-02-30`: no such day
 
 
-def misnamed_entries(model_folder: Path) -> list[tuple[dt.date | None, SkippedPath]]:
+def misnamed_entries(model_folder: Path, root: Path) -> list[tuple[dt.date | None, SkippedPath]]:
     """Entries of a model's landing folder that are not a `date=YYYY-MM-DD` folder.
 
     Each comes with the day it was most likely meant for (None when no day can be told), so the
-    ingest log of that day can say why it looks empty.
+    ingest log of that day can say why it looks empty. A folder reached through a link is not
+    listed at all (`list_folder` reports the link for each day).
     """
-    if model_folder.is_symlink() or not model_folder.is_dir():
+    if first_link(root, model_folder) is not None or not model_folder.is_dir():
         return []
     found: list[tuple[dt.date | None, SkippedPath]] = []
     for path in sorted(model_folder.iterdir()):

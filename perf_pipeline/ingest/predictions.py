@@ -48,18 +48,16 @@ class DayResult:
 
 
 def score_columns(model: ModelConfig) -> list[str]:
-    if model.task is Task.BINARY_CLASSIFICATION:
-        return ["score"]
-    if model.task is Task.MULTICLASS_CLASSIFICATION:
-        return [f"score_{c}" for c in model.classes]
-    return []
+    """`ModelConfig.score_columns`, the one definition; kept only for callers outside the
+    ingest that still import it from here (use the property in new code)."""
+    return model.score_columns
 
 
 def required_columns(model: ModelConfig) -> list[str]:
     """Columns every file must have. A binary classifier's `prediction` is optional: without it
     the predicted class is `score >= decision_threshold`."""
     prediction = [] if model.task is Task.BINARY_CLASSIFICATION else ["prediction"]
-    return ["prediction_id", "timestamp", *model.input_columns, *prediction, *score_columns(model)]
+    return ["prediction_id", "timestamp", *model.input_columns, *prediction, *model.score_columns]
 
 
 def known_columns(model: ModelConfig) -> list[str]:
@@ -97,7 +95,7 @@ def _rules(model: ModelConfig) -> list[tuple[str, str]]:
         (f"CAST({q(TS)} AS DATE) <> {q(DAY)}", "timestamp_outside_partition"),
         *_prediction_rules(model),
     ]
-    for col in score_columns(model):
+    for col in model.score_columns:
         cast = f"TRY_CAST({q(col)} AS DOUBLE)"
         rules += [
             (blank(q(col)), f"null_score:{col}"),
@@ -142,7 +140,7 @@ def _typed_columns(model: ModelConfig) -> str:
             f"CASE WHEN {blank('prediction')} THEN NULL ELSE "
             f"{canonical_class('prediction')} END AS prediction"
         )
-    parts += [f"TRY_CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in score_columns(model)]
+    parts += [f"TRY_CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in model.score_columns]
     parts.append(f"{q(SOURCE_FILE)} AS source_file")
     return ",\n".join(parts)
 
@@ -158,6 +156,7 @@ def _judge(
         required_columns(model),
         known_columns(model),
         "raw_predictions",
+        landing_root=paths.landing,
     )
     window = model.quality.duplicate_window_days
     neighbours = load_neighbour_ids(con, paths, model.model_id, neighbour_days(days, window))

@@ -71,9 +71,13 @@ class TextFile:
         return len(self.row_numbers)
 
 
-def landing_files(folder: Path) -> list[Path]:
-    """Data files of one landing folder, in name order (links and subfolders are not read)."""
-    return list_folder(folder).files
+def landing_files(folder: Path, root: Path | None = None) -> list[Path]:
+    """Data files of one landing folder, in name order (links and subfolders are not read).
+
+    No link between the landing `root` and `folder` is followed; without `root`, `folder` is
+    taken to be a reference folder, `<landing root>/reference/model=<id>`, two levels below it.
+    """
+    return list_folder(folder, folder.parents[1] if root is None else root).files
 
 
 def read_text_file(path: Path) -> TextFile:
