@@ -18,6 +18,7 @@ import pytest
 
 from perf_pipeline.config import ModelConfig, load_models
 from perf_pipeline.drift.registry import method_names
+from perf_pipeline.ingest.labels import ingest_labels
 from perf_pipeline.ingest.log import write_ingest_log
 from perf_pipeline.ingest.predictions import ingest_predictions, required_columns
 from perf_pipeline.lake import connect
@@ -92,6 +93,88 @@ def _stored_labels(paths: DataPaths, day: dt.date) -> list[tuple[str, dt.date]]:
 def _label_reasons(paths: DataPaths, day: dt.date) -> list[tuple[str, str]]:
     rows = _read(paths, "quarantine", day, "labels.parquet")
     return sorted((json.loads(r["record"])["prediction_id"], r["reason"]) for r in rows)
+
+
+# --- 1. labels whose prediction disappeared or moved --------------------------------------------
+
+
+def test_labels_are_rechecked_when_their_prediction_is_quarantined_on_a_rerun(tmp_path: Path):
+    """A prediction day re-run after its file changed: its accepted labels stayed in `labels`."""
+    paths, model = DataPaths(tmp_path), _model()
+    _predictions(paths, DAY1, ["p1", "p2"])
+    _ingest(paths, model, [DAY1])
+    _labels(paths, DAY2, ["p1", "p2"])
+    ingest_labels(connect(), paths, model, [DAY2])
+    assert _stored_labels(paths, DAY2) == [("p1", DAY1), ("p2", DAY1)]
+
+    rows = [_row("p1"), _row("p2", score="7")]  # p2 is now out of range: quarantined
+    _write_csv(paths.landing_day("predictions", "m", DAY1), rows)
+    _ingest(paths, model, [DAY1])
+    results = ingest_labels(connect(), paths, model, [DAY3])
+
+    assert sorted(results) == [DAY2, DAY3]  # the arrival day re-checked is reported too
+    assert _stored_labels(paths, DAY2) == [("p1", DAY1)]
+    assert _label_reasons(paths, DAY2) == [("p2", "unknown_prediction_id")]
+    assert results[DAY2].balanced
+    # Once re-checked, nothing is left to do: the next run reads its own day only.
+    assert sorted(ingest_labels(connect(), paths, model, [DAY3])) == [DAY3]
+
+
+def test_labels_follow_their_prediction_to_the_day_it_is_accepted_on(tmp_path: Path) -> None:
+    """Day 1 ingested late with an id day 2 had: day 2's copy becomes the duplicate, and the
+    label's `prediction_date` must move to day 1 with the accepted copy."""
+    paths, model = DataPaths(tmp_path), _model()
+    _predictions(paths, DAY1, ["same"])
+    _predictions(paths, DAY2, ["same", "other"])
+    _ingest(paths, model, [DAY2])
+    _labels(paths, DAY3, ["same", "other"])
+    ingest_labels(connect(), paths, model, [DAY3])
+    assert _stored_labels(paths, DAY3) == [("other", DAY2), ("same", DAY2)]
+
+    assert sorted(_ingest(paths, model, [DAY1])) == [DAY1, DAY2]  # day 2 judged again
+    ingest_labels(connect(), paths, model, [DAY1])
+
+    assert _stored_labels(paths, DAY3) == [("other", DAY2), ("same", DAY1)]
+
+
+def test_labels_are_rechecked_when_predictions_run_alone(tmp_path: Path) -> None:
+    """The predictions of a day re-run on their own, the labels days later: what changed in
+    between is still seen, and a re-run that changes nothing re-reads no arrival day."""
+    paths, model = DataPaths(tmp_path), _model()
+    _predictions(paths, DAY1, ["p1"])
+    _ingest(paths, model, [DAY1])
+    _labels(paths, DAY2, ["p1"])
+    ingest_labels(connect(), paths, model, [DAY2])
+
+    _ingest(paths, model, [DAY1])  # nothing changed
+    assert sorted(ingest_labels(connect(), paths, model, [DAY3])) == [DAY3]
+
+    _predictions(paths, DAY1, ["p9"])
+    _ingest(paths, model, [DAY1])
+    _ingest(paths, model, [DAY2])  # another predictions run before the labels run
+    assert sorted(ingest_labels(connect(), paths, model, [DAY3])) == [DAY2, DAY3]
+    assert _stored_labels(paths, DAY2) == []
+    assert _label_reasons(paths, DAY2) == [("p1", "unknown_prediction_id")]
+    assert list(paths.warehouse.rglob("*.json")) == []  # the notes acted on are gone
+
+
+# --- 2. the label lookup reads what the run's labels need ---------------------------------------
+
+
+def test_the_prediction_lookup_keeps_only_the_ids_the_runs_labels_name(tmp_path: Path) -> None:
+    """It grouped the model's whole predictions history on every labels run."""
+    paths, model = DataPaths(tmp_path), _model()
+    _predictions(paths, DAY1, ["p1", "p2", "p3"])
+    _predictions(paths, DAY2, ["p4"])
+    _ingest(paths, model, [DAY1, DAY2])
+    _labels(paths, DAY3, [" p2", "p4", "ghost"])
+    con = connect()
+
+    ingest_labels(con, paths, model, [DAY3])
+
+    known = con.execute("SELECT * FROM known_predictions ORDER BY 1").fetchall()
+    assert known == [("p2", DAY1), ("p4", DAY2)]
+    assert _stored_labels(paths, DAY3) == [("p2", DAY1), ("p4", DAY2)]
 
 
 # --- 3. links on the way to a day folder --------------------------------------------------------

@@ -6,7 +6,9 @@ tells the late-label sensor which past days of performance to recompute.
 
 A label for a prediction not (yet) accepted is quarantined as `unknown_prediction_id`. When that
 prediction is accepted later (its day ingested late, or fixed and run again), the next labels run
-ingests that arrival day again, so the label is not left in quarantine for good.
+ingests that arrival day again, so the label is not left in quarantine for good; the same goes
+for an accepted label whose prediction a re-run quarantined, dropped or moved to another day
+(`label_recheck` says which arrival days, from the prediction days written since).
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import datetime as dt
 import duckdb
 
 from perf_pipeline.config import ModelConfig, Task, canonical_class_text
+from perf_pipeline.ingest.label_recheck import (
+    UNKNOWN_PREDICTION_ID,
+    days_to_recheck,
+    forget,
+    noted_prediction_days,
+)
 from perf_pipeline.ingest.landing import (
     DAY,
     FILE_INDEX,
@@ -39,14 +47,13 @@ from perf_pipeline.ingest.rules import (
     reasons_by_day,
     too_long_rules,
 )
-from perf_pipeline.lake import has_files, read_table_sql, table_glob, write_partitions
+from perf_pipeline.lake import has_files, read_table_sql, write_partitions
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
 
 REQUIRED = ["prediction_id", "label"]
 KNOWN = [*REQUIRED, "label_timestamp"]
-UNKNOWN_PREDICTION_ID = "unknown_prediction_id"
 _KNOWN_ID = f"{INTERNAL_PREFIX}known_id"
 _PREDICTION_DATE = f"{INTERNAL_PREFIX}prediction_date"
 _LABEL_TS = f"{INTERNAL_PREFIX}label_ts"
@@ -98,11 +105,17 @@ def _rules(model: ModelConfig) -> list[tuple[str, str]]:
 def _known_predictions(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
 ) -> None:
+    """`known_predictions` (prediction_id, prediction_date) for the ids in `raw_labels` only.
+
+    A semi-join on the run's label ids: the predictions history is read for its two columns,
+    and only the ids the run needs are kept and grouped, however long that history is.
+    """
     if has_files(paths, "predictions", model.model_id):
         source = read_table_sql(paths, "predictions", model.model_id)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE known_predictions AS "
             f"SELECT prediction_id, min(date) AS prediction_date FROM {source} "
+            "WHERE prediction_id IN (SELECT trim(prediction_id) FROM raw_labels) "
             "GROUP BY prediction_id"
         )
     else:
@@ -110,27 +123,6 @@ def _known_predictions(
             "CREATE OR REPLACE TEMP TABLE known_predictions "
             "(prediction_id VARCHAR, prediction_date DATE)"
         )
-
-
-def days_to_recheck(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
-) -> list[dt.date]:
-    """Arrival days outside `days` whose quarantine holds a label for an unknown prediction
-    that is known now: ingesting them again accepts those labels. Needs `known_predictions`."""
-    folder = paths.table_dir("quarantine") / f"model={model.model_id}"
-    if not any(folder.glob("*/labels.parquet")):
-        return []
-    glob = quote_literal(table_glob(paths, "quarantine", model.model_id, "labels"))
-    rows = con.execute(
-        f"""
-        SELECT DISTINCT date FROM read_parquet({glob}, hive_partitioning = false)
-        WHERE reason = '{UNKNOWN_PREDICTION_ID}'
-          AND trim(json_extract_string(record, '$.prediction_id'))
-              IN (SELECT prediction_id FROM known_predictions)
-        ORDER BY date
-        """
-    ).fetchall()
-    return [day for (day,) in rows if day not in set(days)]
 
 
 def _judge(con: duckdb.DuckDBPyConnection, model: ModelConfig) -> None:
@@ -164,11 +156,11 @@ def _judge(con: duckdb.DuckDBPyConnection, model: ModelConfig) -> None:
 def ingest_labels(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> dict[dt.date, DayResult]:
-    """Ingest labels that arrived on `days`, and on the earlier arrival days that hold labels
-    quarantined for a prediction known by now (`days_to_recheck`): the result has them all, so
-    the caller writes their ingest log and data-quality rows too."""
-    _known_predictions(con, paths, model)
-    days = sorted({*days, *days_to_recheck(con, paths, model, days)})
+    """Ingest labels that arrived on `days`, and on the earlier arrival days whose labels the
+    prediction days written since the last labels run changed (`label_recheck`): the result has
+    them all, so the caller writes their ingest log and data-quality rows too."""
+    noted, notes = noted_prediction_days(paths, model.model_id)
+    days = sorted({*days, *days_to_recheck(con, paths, model.model_id, days, noted)})
     loads = load_days(
         con,
         lambda d: paths.landing_day("labels", model.model_id, d),
@@ -178,6 +170,7 @@ def ingest_labels(
         "raw_labels",
         landing_root=paths.landing,
     )
+    _known_predictions(con, paths, model)
     _judge(con, model)
     con.execute(
         f"""
@@ -203,4 +196,5 @@ def ingest_labels(
         con, paths, "quarantine", model.model_id, "quarantined_labels", days, "labels.parquet"
     )
     reasons = reasons_by_day(con, "quarantined_labels")
+    forget(notes)
     return {d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days}

@@ -13,6 +13,7 @@ import duckdb
 
 from perf_pipeline.config import ModelConfig, Task, canonical_class_text
 from perf_pipeline.ingest.duplicates import load_neighbour_ids, mark_duplicates, neighbour_days
+from perf_pipeline.ingest.label_recheck import note_prediction_days
 from perf_pipeline.ingest.landing import DAY, SOURCE_FILE, DayLoad, load_days
 from perf_pipeline.ingest.rules import (
     BROKEN_ROW_RULES,
@@ -183,7 +184,8 @@ def ingest_predictions(
     A day whose files cannot be used writes empty partitions: a re-run after the files are fixed
     replaces them, and a day that went bad never keeps stale rows from an earlier run. The
     result may hold more days than asked: days ingested before whose duplicates this run changes
-    are ingested again with it (see `duplicates`).
+    are ingested again with it (see `duplicates`). The days written are noted for the next
+    labels run, which re-checks the labels they affect.
     """
     days = sorted(set(days))
     if not days:
@@ -192,6 +194,20 @@ def ingest_predictions(
     while stale:
         days = sorted({*days, *stale})
         loads, stale = _judge(con, paths, model, days)
+    # Noted for the labels (see `label_recheck`) before writing, so a crash mid-write still
+    # leaves the days noted, and after, so a labels run that read the first note while the days
+    # were being written sees them again.
+    note_prediction_days(paths, model.model_id, days)
+    accepted, quarantined = _write(con, paths, model, days)
+    note_prediction_days(paths, model.model_id, days)
+    reasons = reasons_by_day(con, "quarantined_predictions")
+    return {d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days}
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> tuple[dict[dt.date, int], dict[dt.date, int]]:
+    """Write the accepted and quarantined partitions of `days` from `judged_predictions`."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE accepted_predictions AS SELECT {_typed_columns(model)} "
         f"FROM judged_predictions WHERE {q(REASON)} IS NULL ORDER BY {ORDER_IN_LANDING}"
@@ -213,5 +229,4 @@ def ingest_predictions(
         days,
         "predictions.parquet",
     )
-    reasons = reasons_by_day(con, "quarantined_predictions")
-    return {d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days}
+    return accepted, quarantined
