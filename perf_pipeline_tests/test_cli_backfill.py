@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from landing_zone import write_binary_root
 
 from perf_pipeline.cli import EXIT_FAILED_DAYS, EXIT_NOTHING_TO_RUN, main
 from perf_pipeline.paths import DataPaths
@@ -36,35 +35,10 @@ models:
 """
 
 
-def _frame(rng: np.random.Generator, n: int, day: dt.date) -> pd.DataFrame:
-    score = rng.random(n)
-    return pd.DataFrame(
-        {
-            "prediction_id": [f"{day}-{i}" for i in range(n)],
-            "timestamp": pd.Timestamp(day, tz="UTC") + pd.to_timedelta(np.arange(n), unit="s"),
-            "model_version": "v1",
-            "amount": rng.normal(100, 10, n),
-            "prediction": (score >= 0.5).astype(int),
-            "score": score,
-            "label": (rng.random(n) < score).astype(int),
-        }
-    )
-
-
 @pytest.fixture
 def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    paths = DataPaths(tmp_path / "root")
-    paths.root.mkdir()
-    paths.models_file.write_text(MODELS_YAML, encoding="utf-8")
-    rng = np.random.default_rng(3)
-    reference = paths.landing_reference(MODEL)
-    reference.mkdir(parents=True)
-    _frame(rng, 300, START - dt.timedelta(days=30)).to_parquet(reference / "ref.parquet")
-    for day in (CLEAN, UNREADABLE):
-        folder = paths.landing_day("predictions", MODEL, day)
-        folder.mkdir(parents=True)
-        _frame(rng, 150, day).drop(columns="label").to_parquet(folder / "part-0.parquet")
+    paths = write_binary_root(tmp_path / "root", MODELS_YAML, MODEL, [CLEAN, UNREADABLE])
     broken = paths.landing_day("predictions", MODEL, UNREADABLE) / "part-1.parquet"
     broken.write_bytes(b"PAR1 this is not a parquet file")
     return paths

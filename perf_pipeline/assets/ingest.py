@@ -15,8 +15,9 @@ from perf_pipeline.resources import PipelineStorage
 def log_landing_problems(
     context: dg.AssetExecutionContext, model: ModelConfig, results: dict
 ) -> None:
-    """Unreadable files as errors; skipped paths and days re-read beyond the run as warnings,
-    so nothing the ingest decided on its own goes unseen in the run's log."""
+    """Unreadable files as errors, skipped paths as warnings, and each day re-read beyond the
+    run as a materialization of its own partition: the sensors that react to new predictions
+    or labels (dependent days, late labels, alerts) then see that day changed."""
     days = set(run_days(context))
     for day, result in sorted(results.items()):
         if result.load.error:
@@ -25,6 +26,18 @@ def log_landing_problems(
             context.log.warning(f"{model.model_id} {day}: skipped {skipped.path}: {skipped.why}")
         if day not in days:
             context.log.warning(f"{model.model_id} {day}: re-read (outside the run's days)")
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=context.asset_key,
+                    partition=day.isoformat(),
+                    description="Re-read while ingesting other days: its rows changed.",
+                    metadata={
+                        "rows_read": result.load.rows_read,
+                        "rows_accepted": result.accepted,
+                        "rows_quarantined": result.quarantined,
+                    },
+                )
+            )
 
 
 def predictions_asset(model: ModelConfig) -> dg.AssetsDefinition:

@@ -28,6 +28,7 @@ from pydantic import Field
 from perf_pipeline.assets.common import daily_job_name, partitions_for
 from perf_pipeline.assets.model_assets import build_model_assets
 from perf_pipeline.config import ModelConfig, load_models
+from perf_pipeline.dependents_sensor import build_dependent_days_sensor
 from perf_pipeline.freshness import (
     DEFAULT_DEADLINE_HOUR_UTC,
     build_freshness_alerts_sensor,
@@ -40,7 +41,8 @@ DAILY_HOUR_UTC = 2
 
 
 class MonitoredModel(dg.Component, dg.Model, dg.Resolvable):
-    """One model's assets, checks, daily job and schedule, late-label and freshness sensors."""
+    """One model's assets, checks, daily job and schedule, late-label, dependent-days and
+    freshness sensors."""
 
     model_id: str = Field(description="The model's id: its key in the models file.")
     models_file: str = Field(
@@ -96,6 +98,7 @@ class MonitoredModel(dg.Component, dg.Model, dg.Resolvable):
             schedules=[schedule],
             sensors=[
                 build_late_labels_sensor(model.model_id, job.name),
+                build_dependent_days_sensor(model, job.name),
                 freshness_checks_sensor(model.model_id, checks),
                 build_freshness_alerts_sensor(model.model_id),
             ],
