@@ -142,15 +142,15 @@ def test_graph_checks_schedules_and_sensors_per_model(tmp_path: Path) -> None:
         {"task": "ranking", "k": [5]},
     ],
 )
-def test_the_suite_names_the_score_columns_the_ingest_reads(settings: dict) -> None:
-    """The quality suite lists score columns from the model (so building the definitions needs no
-    ingest); they must be the ingest's, or a day's scores would go unchecked."""
+def test_the_suite_checks_every_score_column_the_ingest_reads(settings: dict) -> None:
+    """The quality suite and the ingest both take the score columns from the model; every one
+    the ingest requires must have its probability check, or a day's scores would go unchecked."""
     from perf_pipeline.config import ModelConfig
-    from perf_pipeline.ingest.predictions import score_columns
+    from perf_pipeline.ingest.predictions import required_columns
 
     model = ModelConfig(model_id="m", start_date=dt.date(2026, 1, 1), **settings)
-    assert model.score_columns == score_columns(model)
     probability_checks = {
         s.kwargs["column"] for s in build_suite(model, None) if s.name.endswith("_is_probability")
     }
-    assert probability_checks == set(score_columns(model))
+    scores = [c for c in required_columns(model) if c == "score" or c.startswith("score_")]
+    assert probability_checks == set(scores) == set(model.score_columns)

@@ -313,7 +313,9 @@ def test_a_duplicate_key_inside_a_model_is_named(tmp_path: Path) -> None:
 
 def test_an_unknown_top_level_key_is_named(tmp_path: Path) -> None:
     file = _write(tmp_path, "", top="modles:\n  x: {}\n")
-    assert _problems(file) == [f"{file}: modles: unknown top-level key; valid: models, notifications"]
+    assert _problems(file) == [
+        f"{file}: modles: unknown top-level key; valid: models, notifications"
+    ]
 
 
 def test_every_problem_of_the_file_in_one_message(tmp_path: Path) -> None:

@@ -48,12 +48,6 @@ class DayResult:
         return self.load.rows_read == self.accepted + self.quarantined
 
 
-def score_columns(model: ModelConfig) -> list[str]:
-    """`ModelConfig.score_columns`, the one definition; kept only for callers outside the
-    ingest that still import it from here (use the property in new code)."""
-    return model.score_columns
-
-
 def required_columns(model: ModelConfig) -> list[str]:
     """Columns every file must have. A binary classifier's `prediction` is optional: without it
     the predicted class is `score >= decision_threshold`."""

@@ -15,14 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from perf_pipeline.config import ModelConfig, Task
-from perf_pipeline.ingest.predictions import score_columns
 
 MAX_ROWS = 20_000
 SHARED_SCRIPT = "_evidently/index.js"
 
 
 def _columns(model: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    numerical = [*model.features.numerical, *[c for c in score_columns(model) if c in frame]]
+    numerical = [*model.features.numerical, *[c for c in model.score_columns if c in frame]]
     categorical = list(model.features.categorical)
     if model.task is Task.REGRESSION:
         numerical.append("prediction")

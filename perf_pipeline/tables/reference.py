@@ -14,7 +14,6 @@ import pandas as pd
 
 from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.ingest.landing import DayLoad
-from perf_pipeline.ingest.predictions import score_columns
 from perf_pipeline.ingest.readers import UnreadableFileError, landing_files, read_as_text
 from perf_pipeline.ingest.rules import canonical_class
 from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql, write_single
@@ -36,7 +35,7 @@ def _typed(model: ModelConfig, present: set[str]) -> str:
         else:
             # Only a binary reference may lack `prediction`: stored NULL, as in `predictions`.
             parts.append(f"CAST(NULL AS VARCHAR) AS {col}")
-    parts += [f"TRY_CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in score_columns(model) if c in present]
+    parts += [f"TRY_CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in model.score_columns if c in present]
     return ", ".join(parts)
 
 
@@ -63,7 +62,7 @@ def materialize_reference(
     """Read `reference/model=<id>/*` and store it typed; returns what was read."""
     folder = paths.landing_reference(model.model_id)
     load = DayLoad(dt.date(1970, 1, 1))
-    files = landing_files(folder)
+    files = landing_files(folder, paths.landing)
     if not files:
         raise UnreadableFileError(
             folder, "no reference files (the model's reference.source is 'file')"
