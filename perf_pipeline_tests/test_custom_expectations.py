@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import re
+import textwrap
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from perf_pipeline.definitions import build_definitions, daily_job_name
 from perf_pipeline.lake import connect, read_table_sql
@@ -26,13 +30,23 @@ START = dt.date(2026, 5, 1)
 CLEAN, NEGATIVE_AMOUNTS, SOME_RISK_MISSING = (START + dt.timedelta(days=i) for i in range(3))
 MODEL = "cards"
 
-EXPECTATIONS = """\
-      expectations:
-        - {expectation: ExpectColumnValuesToBeBetween, column: amount, min_value: 0,
-           severity: error}
-        - {expectation: ExpectColumnValuesToNotBeNull, column: merchant_risk, mostly: 0.99,
-           name: merchant_risk_present, severity: warning}
-"""
+README = Path(__file__).parents[1] / "README.md"
+
+
+def _readme_expectations() -> list[dict]:
+    """The expectations of the README's "Your own expectations" recipe, exactly as written
+    there, so the documented YAML is what these tests run."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**Your own expectations.**")
+    block = re.search(r"```yaml\n(.*?)```", text[start:], flags=re.DOTALL)
+    assert block, "the README's expectations recipe has no YAML block"
+    return yaml.safe_load(textwrap.dedent(block.group(1)))["quality"]["expectations"]
+
+
+# JSON is YAML's flow style: each entry goes under the test model exactly as the README has it.
+EXPECTATIONS = "      expectations:\n" + "".join(
+    f"        - {json.dumps(entry)}\n" for entry in _readme_expectations()
+)
 
 
 def _models_yaml(expectations: str = EXPECTATIONS) -> str:
