@@ -57,6 +57,12 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from perf_pipeline.config import ModelConfig, Task
+from perf_pipeline.metrics.estimation_sql import (
+    Calibrations,
+    DayCalibration,
+    calibrated_source,
+    estimate_se_sql,
+)
 from perf_pipeline.metrics.registry import METRICS, Context, Metric, metric_direction
 from perf_pipeline.sql import quote_identifier, quote_literal
 
@@ -69,6 +75,7 @@ __all__ = [
     "FAIRNESS_GROUPS",
     "METRICS",
     "NULL_SEGMENT",
+    "DayCalibration",
     "Metric",
     "compute_performance",
     "metric_direction",
@@ -103,18 +110,24 @@ _GROUP = "date, segment_column, segment_value"
 
 
 def compute_performance(
-    con: duckdb.DuckDBPyConnection, model: ModelConfig, scored: str
+    con: duckdb.DuckDBPyConnection,
+    model: ModelConfig,
+    scored: str,
+    calibrations: Calibrations | None = None,
 ) -> pd.DataFrame:
-    """Realized (and, for binary classifiers, estimated) metrics of `scored` in `COLUMNS` shape.
+    """Realized (and, for classifiers, estimated) metrics of `scored` in `COLUMNS` shape.
 
     `scored` names a table or view with one row per accepted prediction (date, prediction_id,
     prediction, score, label, segment columns). `n` is the group's labelled rows for realized
     metrics and all its rows for estimated ones; a proportion's interval uses its own denominator.
-    `date` comes back as `datetime.date` so the frame registers in DuckDB as DATE again.
+    `calibrations` (per day, or for every day under `None`; see `estimation_sql`) calibrate the
+    scores the estimates read and give them the reference's sampling-error intervals; without
+    them the estimates read the raw scores. `date` comes back as `datetime.date` so the frame
+    registers in DuckDB as DATE again.
     """
     import pandas as pd
 
-    sql, params = performance_sql(con, model, scored)
+    sql, params = performance_sql(con, model, scored, calibrations)
     frame = con.execute(sql, params).df()
     frame["date"] = pd.Series(
         [d.date() if isinstance(d, pd.Timestamp | dt.datetime) else d for d in frame["date"]],
@@ -125,7 +138,10 @@ def compute_performance(
 
 
 def performance_sql(
-    con: duckdb.DuckDBPyConnection, model: ModelConfig, scored: str
+    con: duckdb.DuckDBPyConnection,
+    model: ModelConfig,
+    scored: str,
+    calibrations: Calibrations | None = None,
 ) -> tuple[str, dict[str, object]]:
     """The query behind `compute_performance` and its parameters, for callers that COPY directly."""
     metrics = model_metrics(model)
@@ -139,7 +155,10 @@ def performance_sql(
     logged = [] if model.task is Task.BINARY_CLASSIFICATION else ["prediction"]
     _require_columns(model, set(types), ["date", "label", *logged, *segments])
     params: dict[str, object] = {"model_id": model.model_id}
-    prepared, row_columns = _row_columns(model, types, params)
+    present = [c for c in model.score_columns if c.lower() in types]
+    source, calibrated = calibrated_source(source, present, calibrations, params)
+    prepared, row_columns = _row_columns(model, types, params, calibrated)
+    se_units = estimate_se_sql(calibrations, params)
     grouped = [m for m in metrics if m.across_groups is None]
     fairness = [m for m in metrics if m.across_groups] if model.protected_attributes else []
     helpers = _RowHelpers.of(grouped, len(segments))
@@ -153,7 +172,8 @@ def performance_sql(
         ("realized", _realized_sql(grouped)),
         ("metric_values", _metric_values_sql(grouped)),
         ("catalogue", _catalogue_sql(grouped, decided)),
-        ("group_rows", _group_rows_sql()),
+        *([("estimate_se", se_units)] if se_units else []),
+        ("group_rows", _group_rows_sql(with_se_units=se_units is not None)),
     ]
     if fairness:
         ranks = {m.name: i for i, m in enumerate(metrics)}
@@ -183,12 +203,16 @@ RowColumns = tuple[dict[str, str], dict[str, str]]
 
 
 def _row_columns(
-    model: ModelConfig, types: Mapping[str, str], params: dict[str, object]
+    model: ModelConfig,
+    types: Mapping[str, str],
+    params: dict[str, object],
+    calibrated: Mapping[str, str],
 ) -> RowColumns:
     """Per-task normalization of label and prediction into the columns metric SQL reads.
 
     Returns the `prepared` columns (computed first, over the source rows, named `__pp_*` so no
-    user column can collide) and the row columns built on them.
+    user column can collide) and the row columns built on them. `calibrated` names the column
+    holding each calibrated score (`calibrated_source`).
     """
     label = quote_identifier("label")
     prediction = quote_identifier("prediction")
@@ -199,14 +223,17 @@ def _row_columns(
             "yhat": f"CAST({prediction} AS DOUBLE)",
         }
     if model.task is Task.MULTICLASS_CLASSIFICATION:
-        return _multiclass_columns(model, types)
+        return _multiclass_columns(model, types, calibrated)
     if model.task is Task.RANKING:
         return _ranking_columns(model, types)
-    return _binary_columns(model, types, params)
+    return _binary_columns(model, types, params, calibrated)
 
 
 def _binary_columns(
-    model: ModelConfig, types: Mapping[str, str], params: dict[str, object]
+    model: ModelConfig,
+    types: Mapping[str, str],
+    params: dict[str, object],
+    calibrated: Mapping[str, str],
 ) -> RowColumns:
     """`y`, `p`, the decision `yhat` and where each row's decision came from (`yhat_from`).
 
@@ -241,14 +268,20 @@ def _binary_columns(
         "yhat_threshold": f"{score} >= $threshold",
         "yhat_from": "__pp_from",
         "p": score,
+        "p_cal": calibrated.get("score", score),
     }
 
 
-def _multiclass_columns(model: ModelConfig, types: Mapping[str, str]) -> RowColumns:
+def _multiclass_columns(
+    model: ModelConfig, types: Mapping[str, str], calibrated: Mapping[str, str]
+) -> RowColumns:
     """Class text, class positions and the score list in `classes` order.
 
     `ps` is NULL unless every class has a score and the label is a known class, so log_loss and
-    the one-vs-rest AUCs all use the same rows.
+    the one-vs-rest AUCs all use the same rows. `ps_raw` is the same list on every row with all
+    its scores, labelled or not (what estimates rank by), and `ps_cal` those scores calibrated
+    one-vs-rest and renormalized to sum to 1 (NannyML's multiclass calibration), or `ps_raw`
+    as it is when the model has no calibration.
     """
     classes = [str(c) for c in model.classes]
     class_list = "[" + ", ".join(quote_literal(c) for c in classes) + "]"
@@ -263,14 +296,23 @@ def _multiclass_columns(model: ModelConfig, types: Mapping[str, str]) -> RowColu
         "__pp_yhat": f"CAST({quote_identifier('prediction')} AS VARCHAR)",
         "__pp_y_idx": f"list_position({class_list}, CAST({quote_identifier('label')} AS VARCHAR))",
     }
-    complete = " AND ".join(["__pp_y_idx IS NOT NULL", *(f"{s} IS NOT NULL" for s in scores)])
+    all_scores = " AND ".join(f"{s} IS NOT NULL" for s in scores)
+    complete = f"__pp_y_idx IS NOT NULL AND {all_scores}"
+    raw = f"[{', '.join(scores)}]"
+    ps_cal = raw
+    columns = [f"score_{c}" for c in classes]
+    if calibrated and all(c in calibrated for c in columns):
+        cal = f"[{', '.join(calibrated[c] for c in columns)}]"
+        ps_cal = f"list_transform({cal}, lambda v: v / NULLIF(list_sum({cal}), 0))"
     return prepared, {
         "labelled": "__pp_y IS NOT NULL",
         "y": "__pp_y",
         "yhat": "__pp_yhat",
         "y_idx": "__pp_y_idx",
         "yhat_idx": f"list_position({class_list}, __pp_yhat)",
-        "ps": f"CASE WHEN {complete} THEN [{', '.join(scores)}] END",
+        "ps": f"CASE WHEN {complete} THEN {raw} END",
+        "ps_raw": f"CASE WHEN {all_scores} THEN {raw} END",
+        "ps_cal": f"CASE WHEN {all_scores} THEN {ps_cal} END",
     }
 
 
@@ -343,19 +385,24 @@ class _RowHelpers:
     grouping's part of the unpivot. Windowing the unpivoted rows instead sorted every row once
     per grouping with every column as payload: at 1M rows and one segment column, 0.7 s against
     0.3 s. Partitioning by `labelled` keeps unlabelled rows out of the labelled rows' ranks, as
-    the realized metrics require.
+    the realized metrics require. The estimates' window helpers (`estimate_row_sql`) are
+    partitioned without `labelled`: an estimate reads every row of its group.
     """
 
     plain: tuple[tuple[str, str], ...]
     windowed: tuple[tuple[str, str], ...]
+    estimate_windowed: tuple[tuple[str, str], ...]
     groupings: int
 
     @classmethod
     def of(cls, metrics: Sequence[Metric], segments: int) -> _RowHelpers:
         rows = {name: sql for m in metrics if m.scope == "labelled" for name, sql in m.row_sql}
+        estimates = {n: sql for m in metrics if m.estimate_sql for n, sql in m.estimate_row_sql}
+        rows |= {n: sql for n, sql in estimates.items() if "{group}" not in sql}
         return cls(
             plain=tuple((n, sql) for n, sql in rows.items() if "{group}" not in sql),
             windowed=tuple((n, sql) for n, sql in rows.items() if "{group}" in sql),
+            estimate_windowed=tuple((n, sql) for n, sql in estimates.items() if "{group}" in sql),
             groupings=1 + segments,
         )
 
@@ -368,19 +415,24 @@ class _RowHelpers:
         """`base` plus every helper: plain ones once, window ones once per grouping."""
         columns = [f"{sql} AS {name}" for name, sql in self.plain]
         for g in range(self.groupings):
-            partition = "date, labelled"
-            if g:
-                partition += f", coalesce(seg_{g - 1}, {quote_literal(NULL_SEGMENT)})"
-            columns += [
-                f"{sql.replace('{group}', partition)} AS {self.column(name, g)}"
-                for name, sql in self.windowed
-            ]
+            segment = f", coalesce(seg_{g - 1}, {quote_literal(NULL_SEGMENT)})" if g else ""
+            for partition, helpers in (
+                (f"date, labelled{segment}", self.windowed),
+                (f"date{segment}", self.estimate_windowed),
+            ):
+                columns += [
+                    f"{sql.replace('{group}', partition)} AS {self.column(name, g)}"
+                    for name, sql in helpers
+                ]
         return "SELECT *" + "".join(f",\n  {c}" for c in columns) + "\nFROM base"
 
     def selected(self, grouping: int) -> str:
         """The helper columns one unpivot part carries, under the names the metric SQL uses."""
         names = [name for name, _ in self.plain]
-        names += [f"{self.column(name, grouping)} AS {name}" for name, _ in self.windowed]
+        names += [
+            f"{self.column(name, grouping)} AS {name}"
+            for name, _ in (*self.windowed, *self.estimate_windowed)
+        ]
         return "".join(f", {n}" for n in names)
 
 
@@ -433,7 +485,9 @@ def _totals_sql(metrics: Sequence[Metric], decided: bool) -> str:
     """Row counts of every group, plus the aggregates that run over all rows: score-based
     estimates and the realized metrics that need no label."""
     estimates = [
-        _metric_struct(m.name, m.estimate_sql, m.estimate_n_sql if m.kind == "proportion" else None)
+        _metric_struct(
+            m.name, str(m.estimate_sql), m.estimate_n_sql if m.kind == "proportion" else None
+        )
         for m in metrics
         if m.estimate_sql
     ]
@@ -507,8 +561,9 @@ def _catalogue_sql(metrics: Sequence[Metric], decided: bool) -> str:
         for i, m in enumerate(metrics)
     ]
     rows += [
-        f"({quote_literal(m.name)}, true, {i}, true, NULL::DOUBLE, NULL::DOUBLE, "
-        f"{_decision([m.estimate_sql, m.estimate_n_sql], decided)})"
+        f"({quote_literal(m.name)}, true, {i}, true, {_bound(m.estimate_range[0])}, "
+        f"{_bound(m.estimate_range[1])}, "
+        f"{_decision([str(m.estimate_sql), m.estimate_n_sql], decided)})"
         for i, m in enumerate(metrics)
         if m.estimate_sql
     ]
@@ -557,11 +612,23 @@ def _normal_sql(value: str, se: str, sign: str, bound: str) -> str:
     )
 
 
-def _group_rows_sql() -> str:
-    low = f"coalesce({_wilson_sql('v.value', 'v.denominator', '-')}, "
+def _group_rows_sql(with_se_units: bool) -> str:
+    """Every (group, metric) row with its interval: for an estimate with a reference sampling
+    error, value ± z·se_unit/√n over the group's rows; else Wilson for a proportion; else the
+    metric's own standard error."""
+    sampling = "u.se_unit / sqrt(t.n_rows)" if with_se_units else "NULL::DOUBLE"
+    low = f"coalesce({_normal_sql('v.value', sampling, '-', 'c.low_bound')}, "
+    low += f"{_wilson_sql('v.value', 'v.denominator', '-')}, "
     low += f"{_normal_sql('v.value', 'v.se', '-', 'c.low_bound')})"
-    high = f"coalesce({_wilson_sql('v.value', 'v.denominator', '+')}, "
+    high = f"coalesce({_normal_sql('v.value', sampling, '+', 'c.high_bound')}, "
+    high += f"{_wilson_sql('v.value', 'v.denominator', '+')}, "
     high += f"{_normal_sql('v.value', 'v.se', '+', 'c.high_bound')})"
+    se_join = (
+        "\nLEFT JOIN estimate_se AS u ON c.is_estimated AND u.metric = c.metric "
+        "AND (u.day IS NULL OR u.day = t.date)"
+        if with_se_units
+        else ""
+    )
     return f"""SELECT
   t.date,
   t.segment_column,
@@ -585,7 +652,7 @@ LEFT JOIN metric_values AS v
   AND v.segment_column = t.segment_column
   AND v.segment_value = t.segment_value
   AND v.metric = c.metric
-  AND v.is_estimated = c.is_estimated"""
+  AND v.is_estimated = c.is_estimated{se_join}"""
 
 
 def _fairness_sql(

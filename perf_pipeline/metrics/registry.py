@@ -18,11 +18,15 @@ Metric SQL sees one row per prediction, already normalized per task (see
   and the fairness differences) is therefore about the decisions actually made, and its row
   says where they came from (`predicted_from`: `logged`, `threshold` or `mixed`). Estimates
   (`estimate_sql`) read `yhat_threshold`: they are the expected outcome of the score's own
-  decision, so their `predicted_from` is `threshold`.
+  decision, so their `predicted_from` is `threshold`. They read `p_cal`, the score mapped
+  through the model's calibration (`perf_pipeline.estimation`; the score itself when the
+  calibration does not help or none was given), and order rows by the raw `p`.
 - multiclass_classification: `y`/`yhat` VARCHAR (label and logged prediction), `y_idx`/`yhat_idx`
   their 1-based position in the configured `classes` (NULL for an unknown class) and `ps`
   DOUBLE[] (the `score_<class>` columns in `classes` order; NULL unless every score is present
-  and the label is a known class, so score-based metrics all use the same rows).
+  and the label is a known class, so score-based metrics all use the same rows). Estimates read
+  `ps_raw` (the same list for every row with all its scores, labelled or not) and `ps_cal`
+  (those scores calibrated one-vs-rest and renormalized to sum to 1; `ps_raw` uncalibrated).
 - regression: `y` DOUBLE (label) and `yhat` DOUBLE (prediction).
 - ranking (one row per request): `n_rel` (distinct relevant items), `rr` (reciprocal rank of
   the first relevant item in the whole shown list, 0 if none) and, for each configured cutoff k,
@@ -36,6 +40,9 @@ SQL may also contain `{n_classes}`; a `per_class` metric is repeated for each co
 with `{i}` its 1-based index and `{cls}` its text (names only). SQL that depends on the class
 list in ways a template cannot express is a function of the `Context`. `se_sql` may use
 `{value}` for the metric's own aggregate.
+
+An estimate (`estimate_sql`) is an aggregate over all rows of a group, labelled or not; its own
+window helpers (`estimate_row_sql`) see `{group}` as the group's rows regardless of labels.
 """
 
 from __future__ import annotations
@@ -72,7 +79,10 @@ class Metric:
     - `se_sql`: for the other metrics that carry an interval, the aggregate of their standard
       error; the interval is `value ± z·se`, clipped to `bounds`.
     - `estimate_sql`/`estimate_n_sql`: the confidence-based estimate from scores alone, for days
-      whose labels have not arrived.
+      whose labels have not arrived. `estimate_row_sql`: its per-row helpers, like `row_sql`
+      but partitioned over all the group's rows. An estimate's interval is the reference's
+      sampling error when the calibration carries one for it (±z·se_unit/√n, clipped to
+      `estimate_range`), else Wilson on `estimate_n_sql` for proportions.
     - `row_sql`: per-row helper columns the aggregate needs (window functions allowed, with
       `{group}` standing for the group's partition columns), so rank-based metrics stay one entry.
     - `scope`: "labelled" metrics run over a group's labelled rows; "all" ones over all its rows
@@ -90,8 +100,9 @@ class Metric:
     n_sql: str | None = None
     se_sql: str | None = None
     bounds: tuple[float | None, float | None] = (None, None)
-    estimate_sql: str | None = None
+    estimate_sql: SqlText | None = None
     estimate_n_sql: str | None = None
+    estimate_row_sql: RowSql = ()
     row_sql: RowSql = ()
     scope: Literal["labelled", "all"] = "labelled"
     across_groups: str | None = None
@@ -111,9 +122,18 @@ class Metric:
     def _texts(self) -> list[str]:
         """The entry's SQL written as plain text (functions of the `Context` cannot be read)."""
         texts = [self.sql, self.n_sql, self.se_sql, self.estimate_sql, self.estimate_n_sql]
-        if not callable(self.row_sql):
-            texts += [part for row in self.row_sql for part in row]
+        for rows in (self.row_sql, self.estimate_row_sql):
+            if not callable(rows):
+                texts += [part for row in rows for part in row]
         return [text for text in texts if isinstance(text, str)]
+
+    @property
+    def estimate_range(self) -> tuple[float | None, float | None]:
+        """What an estimate's interval is clipped to: the metric's `bounds`, [0, 1] for a
+        proportion without them."""
+        if self.bounds != (None, None) or self.kind != "proportion":
+            return self.bounds
+        return (0.0, 1.0)
 
     def matches(self, name: str) -> bool:
         """Whether `name` is this metric once its templates are filled in (`ndcg_at_10`)."""
@@ -142,7 +162,10 @@ class Metric:
                 rendered = rendered.replace(token, value)
             return rendered
 
-        rows = self.row_sql(ctx) if callable(self.row_sql) else self.row_sql
+        def fill_rows(rows: RowSql) -> tuple[tuple[str, str], ...]:
+            listed = rows(ctx) if callable(rows) else rows
+            return tuple((fill(name) or name, fill(body) or body) for name, body in listed)
+
         sql = fill(self.sql)
         se = fill(self.se_sql)
         return replace(
@@ -153,7 +176,8 @@ class Metric:
             se_sql=se.replace("{value}", f"({sql})") if se else None,
             estimate_sql=fill(self.estimate_sql),
             estimate_n_sql=fill(self.estimate_n_sql),
-            row_sql=tuple((fill(name) or name, fill(body) or body) for name, body in rows),
+            row_sql=fill_rows(self.row_sql),
+            estimate_row_sql=fill_rows(self.estimate_row_sql),
             per_class=False,
         )
 
@@ -173,10 +197,39 @@ ECE_BINS = 10
 # Binary classification
 # ---------------------------------------------------------------------------------------------
 
-# Expected positives among the predicted positives, assuming calibrated scores. Estimates judge
-# the score's own decision (`yhat_threshold`), whatever the model's `predicted_class`.
-_EXPECTED_TP = "coalesce(sum(p) FILTER (WHERE yhat_threshold), 0)"
-_SCORED_PREDICTED_POS = "count(p) FILTER (WHERE yhat_threshold)"
+# Confidence-based estimates (CBPE): each row's calibrated score `p_cal` is the probability
+# that its label is positive, so the expected confusion matrix is sums of `p_cal` and
+# `1 - p_cal`. Estimates judge the score's own decision (`yhat_threshold`), whatever the model's
+# `predicted_class`.
+_EXPECTED_TP = "coalesce(sum(p_cal) FILTER (WHERE yhat_threshold), 0)"
+_EXPECTED_TN = "coalesce(sum(1 - p_cal) FILTER (WHERE NOT yhat_threshold), 0)"
+_SCORED_PREDICTED_POS = "count(p_cal) FILTER (WHERE yhat_threshold)"
+# The estimates' score order: every row of the group (labelled or not), by the raw score, which
+# is what the realized AUCs rank by (the calibration is monotone, so it only adds ties).
+_EST_ORDER = "PARTITION BY {group} ORDER BY p DESC NULLS LAST"
+_EST_SCORE_ROWS = (
+    ("est_rows_at_or_above", f"count(p) OVER ({_EST_ORDER})"),
+    ("est_pos_at_or_above", f"sum(p_cal) OVER ({_EST_ORDER})"),
+    (
+        "est_pos_above",
+        f"coalesce(sum(p_cal) OVER ({_EST_ORDER} RANGE BETWEEN UNBOUNDED PRECEDING "
+        "AND CURRENT ROW EXCLUDE GROUP), 0)",
+    ),
+)
+# Weighted Mann-Whitney: every row is a positive of weight p_cal and a negative of weight
+# 1 - p_cal; each negative weight meets the positive weight scored above it, tied scores counted
+# half. Equals sklearn's roc_auc_score over the rows doubled, labels 1 and 0, weights p_cal and
+# 1 - p_cal, which is the expected-TPR-against-expected-FPR curve NannyML integrates.
+_EST_AUC = (
+    "sum((1 - p_cal) * (est_pos_at_or_above + est_pos_above) / 2) FILTER (WHERE p IS NOT NULL) "
+    "/ NULLIF(sum(p_cal) * sum(1 - p_cal), 0)"
+)
+# Average precision with each row's expected positive weight: sum over rows of
+# p_cal * (expected positives at or above / rows at or above), over the expected positives.
+_EST_PR_AUC = (
+    "sum(p_cal * est_pos_at_or_above / est_rows_at_or_above) FILTER (WHERE p IS NOT NULL) "
+    "/ NULLIF(sum(p_cal), 0)"
+)
 # Labelled positives and negatives that carry a score: the two samples AUC compares.
 _P = "CAST(count_if(y AND p IS NOT NULL) AS DOUBLE)"
 _N = "CAST(count_if(NOT y AND p IS NOT NULL) AS DOUBLE)"
@@ -231,8 +284,8 @@ _BINARY = (
         higher_is_better=True,
         kind="proportion",
         n_sql="count(*)",
-        estimate_sql="avg(CASE WHEN yhat_threshold THEN p ELSE 1 - p END)",
-        estimate_n_sql="count(p)",
+        estimate_sql="avg(CASE WHEN yhat_threshold THEN p_cal ELSE 1 - p_cal END)",
+        estimate_n_sql="count(p_cal)",
     ),
     Metric(
         "precision",
@@ -251,8 +304,8 @@ _BINARY = (
         higher_is_better=True,
         kind="proportion",
         n_sql="count_if(y)",
-        estimate_sql=f"{_EXPECTED_TP} / NULLIF(sum(p), 0)",
-        estimate_n_sql="sum(p)",
+        estimate_sql=f"{_EXPECTED_TP} / NULLIF(sum(p_cal), 0)",
+        estimate_n_sql="sum(p_cal)",
     ),
     Metric(
         "f1",
@@ -261,8 +314,9 @@ _BINARY = (
         # predictions, where sklearn's zero_division would report 0.
         sql="2 * count_if(y AND yhat) / NULLIF(count_if(y) + count_if(yhat), 0)",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         # Harmonic mean of the estimated precision and recall, simplified: 2S / (K + T).
-        estimate_sql=f"2 * {_EXPECTED_TP} / NULLIF({_SCORED_PREDICTED_POS} + sum(p), 0)",
+        estimate_sql=f"2 * {_EXPECTED_TP} / NULLIF({_SCORED_PREDICTED_POS} + sum(p_cal), 0)",
     ),
     Metric(
         "roc_auc",
@@ -272,6 +326,8 @@ _BINARY = (
         se_sql=_HANLEY_MCNEIL,
         bounds=(0.0, 1.0),
         row_sql=_SCORE_ROWS,
+        estimate_sql=_EST_AUC,
+        estimate_row_sql=_EST_SCORE_ROWS,
     ),
     Metric(
         "log_loss",
@@ -297,6 +353,8 @@ _BINARY = (
         higher_is_better=True,
         kind="proportion",
         n_sql="count_if(NOT y)",
+        estimate_sql=f"{_EXPECTED_TN} / NULLIF(sum(1 - p_cal), 0)",
+        estimate_n_sql="sum(1 - p_cal)",
     ),
     Metric(
         "pr_auc",
@@ -307,7 +365,10 @@ _BINARY = (
         sql="sum(positives_at_or_above / at_or_above) FILTER (WHERE y AND p IS NOT NULL) "
         f"/ NULLIF({_P}, 0)",
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         row_sql=_SCORE_ROWS,
+        estimate_sql=_EST_PR_AUC,
+        estimate_row_sql=_EST_SCORE_ROWS,
     ),
     Metric(
         "brier",
@@ -447,10 +508,104 @@ def _ovr_auc(ctx: Context) -> str:
     return f"({' + '.join(aucs)}) / {len(aucs)}"
 
 
+# Estimates: the expected confusion matrix of the logged predicted class, each row counting
+# as class c with its calibrated probability ps_cal[c].
+_EST_PER_CLASS: dict[str, Callable[[int], str]] = {
+    "precision": lambda c: f"{_est_tp(c)} / NULLIF({_est_predicted(c)}, 0)",
+    "recall": lambda c: f"{_est_tp(c)} / NULLIF({_est_support(c)}, 0)",
+    "f1": lambda c: f"2 * {_est_tp(c)} / NULLIF({_est_predicted(c)} + {_est_support(c)}, 0)",
+}
+
+
+def _est_tp(c: int) -> str:
+    return f"coalesce(sum(ps_cal[{c}]) FILTER (WHERE yhat_idx = {c}), 0)"
+
+
+def _est_predicted(c: int) -> str:
+    return f"count(ps_cal) FILTER (WHERE yhat_idx = {c})"
+
+
+def _est_support(c: int) -> str:
+    return f"sum(ps_cal[{c}])"
+
+
+def _est_classes(ctx: Context, term: Callable[[int], str]) -> str:
+    """A list literal of one expression per class, for list_avg / list_sum."""
+    return "[" + ", ".join(f"({term(c)})" for c in range(1, len(ctx.classes) + 1)) + "]"
+
+
+def _est_macro(stat: str) -> Callable[[Context], str]:
+    """Mean over the classes whose estimate is defined, as the realized `_macro`."""
+    return lambda ctx: f"list_avg({_est_classes(ctx, _EST_PER_CLASS[stat])})"
+
+
+def _est_weighted(stat: str) -> Callable[[Context], str]:
+    """Weighted by the expected support, the plain mean when that is 0 (as `_weighted`)."""
+
+    def sql(ctx: Context) -> str:
+        value = _EST_PER_CLASS[stat]
+        weighted = _est_classes(ctx, lambda c: f"({value(c)}) * {_est_support(c)}")
+        weights = _est_classes(
+            ctx, lambda c: f"CASE WHEN ({value(c)}) IS NOT NULL THEN {_est_support(c)} END"
+        )
+        return (
+            f"coalesce(list_sum({weighted}) / NULLIF(list_sum({weights}), 0), "
+            f"{_est_macro(stat)(ctx)})"
+        )
+
+    return sql
+
+
+def _est_order(i: int) -> str:
+    return f"PARTITION BY {{group}} ORDER BY ps_raw[{i}] DESC NULLS LAST"
+
+
+def _est_ovr_rows(ctx: Context) -> tuple[tuple[str, str], ...]:
+    """Per class, the calibrated weight of that class at or above, and strictly above, a row."""
+    rows: list[tuple[str, str]] = []
+    for i in range(1, len(ctx.classes) + 1):
+        rows.append((f"est_ovr_at_or_above_{i}", f"sum(ps_cal[{i}]) OVER ({_est_order(i)})"))
+        rows.append(
+            (
+                f"est_ovr_above_{i}",
+                f"coalesce(sum(ps_cal[{i}]) OVER ({_est_order(i)} RANGE BETWEEN UNBOUNDED "
+                "PRECEDING AND CURRENT ROW EXCLUDE GROUP), 0)",
+            )
+        )
+    return tuple(rows)
+
+
+def _est_ovr_auc(ctx: Context) -> str:
+    """Mean over classes of the binary estimate (`_EST_AUC`) with ps_cal[i] as the weight."""
+
+    def auc(i: int) -> str:
+        return (
+            f"sum((1 - ps_cal[{i}]) * (est_ovr_at_or_above_{i} + est_ovr_above_{i}) / 2) "
+            f"FILTER (WHERE ps_cal IS NOT NULL) "
+            f"/ NULLIF(sum(ps_cal[{i}]) * sum(1 - ps_cal[{i}]), 0)"
+        )
+
+    return f"list_avg({_est_classes(ctx, auc)})"
+
+
 def _averaged(stat: str) -> tuple[Metric, Metric]:
     return (
-        Metric(f"{stat}_macro", _M, sql=_macro(stat), higher_is_better=True),
-        Metric(f"{stat}_weighted", _M, sql=_weighted(stat), higher_is_better=True),
+        Metric(
+            f"{stat}_macro",
+            _M,
+            sql=_macro(stat),
+            higher_is_better=True,
+            bounds=(0.0, 1.0),
+            estimate_sql=_est_macro(stat),
+        ),
+        Metric(
+            f"{stat}_weighted",
+            _M,
+            sql=_weighted(stat),
+            higher_is_better=True,
+            bounds=(0.0, 1.0),
+            estimate_sql=_est_weighted(stat),
+        ),
     )
 
 
@@ -462,6 +617,8 @@ _MULTICLASS = (
         higher_is_better=True,
         kind="proportion",
         n_sql="count(*)",
+        estimate_sql="avg(ps_cal[yhat_idx])",
+        estimate_n_sql="count(ps_cal[yhat_idx])",
     ),
     *_averaged("precision"),
     *_averaged("recall"),
@@ -489,7 +646,10 @@ _MULTICLASS = (
         _M,
         sql=_ovr_auc,
         higher_is_better=True,
+        bounds=(0.0, 1.0),
         row_sql=_ovr_rows,
+        estimate_sql=_est_ovr_auc,
+        estimate_row_sql=_est_ovr_rows,
     ),
 )
 
