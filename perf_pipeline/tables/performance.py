@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import duckdb
 import pandas as pd
 
-from perf_pipeline.config import ModelConfig
+from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.lake import (
     day_files,
     has_files,
@@ -58,7 +59,43 @@ def compute_days(
         f"SELECT p.*, l.label FROM {read_files_sql(files)} AS p "
         "LEFT JOIN latest_labels AS l USING (prediction_id)"
     )
-    return compute_performance(con, model, "scored")
+    realized = compute_performance(con, model, "scored")
+    estimated = _estimated_rows(con, paths, model, days)
+    if estimated.empty:
+        return realized
+    # Stable on the day, so each partition holds its realized rows first, then its estimates.
+    frame = pd.concat([realized, estimated.astype(realized.dtypes.to_dict())], ignore_index=True)
+    return frame.sort_values("date", kind="stable", ignore_index=True)
+
+
+# Reads the `scored` view and `latest_labels` table `compute_days` prepares; returns extra
+# `is_estimated` rows in `COLUMNS` shape (no rows: an empty frame).
+Estimator = Callable[
+    [duckdb.DuckDBPyConnection, DataPaths, ModelConfig, list[dt.date]], pd.DataFrame
+]
+
+
+def _direct_loss_estimation(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> pd.DataFrame:
+    from perf_pipeline.estimation.dle_days import dle_rows
+
+    return dle_rows(con, paths, model, days, scored="scored", labels="latest_labels")
+
+
+# One entry per task whose estimates come from a fitted estimator rather than the metric
+# registry's `estimate_sql` (which `compute_performance` already returns).
+_ESTIMATORS: dict[Task, Estimator] = {Task.REGRESSION: _direct_loss_estimation}
+
+
+def _estimated_rows(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> pd.DataFrame:
+    """The estimator rows of the model's task for `days`, beside the realized ones."""
+    estimator = _ESTIMATORS.get(model.task)
+    if estimator is None or not days:
+        return pd.DataFrame(columns=COLUMNS)
+    return estimator(con, paths, model, days)
 
 
 def write_days(

@@ -1,0 +1,253 @@
+"""Estimated mae, mse and rmse of a regression model's days, from its loss models (`dle`).
+
+The loss models of a reference file are fitted once and stored beside the reference, in
+`warehouse/reference/model=<id>/loss_model.pkl`, with the key they were fitted for: a hash of the
+stored reference files' bytes, the model's feature lists, the scikit-learn version and the
+format below. The first estimate after the reference changes (or after an upgrade) refits them;
+every other run loads them. A model whose reference is a trailing window has a different
+reference every day: its loss models are fitted per day on the window's labelled rows (the
+latest label of each prediction of the `days` days before), and not stored.
+
+Rows (`performance` shape, `is_estimated = true`, `predicted_from` NULL): one per (day,
+segment group, metric) for mae, mse and rmse, over every prediction of the group, labelled or not
+(`n` = the group's rows; `label_coverage` its labelled share), on every day, so a day with part of
+its labels has realized and estimated rows side by side. Groups are those of the realized rows:
+`__all__` and each value of the segments and protected attributes (NULL as `__null__`).
+No rows at all when the reference has fewer than `MIN_REFERENCE_ROWS` labelled rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import pickle
+import uuid
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from perf_pipeline.config import ModelConfig
+from perf_pipeline.estimation.dle import METRICS, LossModel, fit_loss_model
+from perf_pipeline.lake import day_files, read_files_sql, read_table_sql
+from perf_pipeline.metrics.performance import ALL, COLUMNS, NULL_SEGMENT
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.sql import quote_identifier as q
+from perf_pipeline.sql import quote_literal
+
+STORED_NAME = "loss_model.pkl"
+# Bump when what a stored loss model means changes (inputs, targets, interval), so it refits.
+_FORMAT = 1
+
+
+def segment_columns(model: ModelConfig) -> list[str]:
+    """The columns the realized rows are grouped by besides `__all__`, in their order."""
+    return list(dict.fromkeys([*model.segments, *model.protected_attributes]))
+
+
+def _model_columns_sql(model: ModelConfig) -> list[str]:
+    numerical = [f"TRY_CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in model.features.numerical]
+    categorical = [f"CAST({q(c)} AS VARCHAR) AS {q(c)}" for c in model.features.categorical]
+    return [*numerical, *categorical, "CAST(prediction AS DOUBLE) AS prediction"]
+
+
+# ------------------------------------------------------------------------- a reference file
+
+
+def stored_model_path(paths: DataPaths, model: ModelConfig) -> Path:
+    return paths.partition_dir("reference", model.model_id, None) / STORED_NAME
+
+
+def reference_key(paths: DataPaths, model: ModelConfig) -> str | None:
+    """The content hash the stored loss models must carry; None without a stored reference."""
+    folder = paths.partition_dir("reference", model.model_id, None)
+    files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    settings = {
+        "format": _FORMAT,
+        "sklearn": version("scikit-learn"),
+        "numerical": model.features.numerical,
+        "categorical": model.features.categorical,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_stored(path: Path, key: str) -> tuple[bool, LossModel | None]:
+    """(found, model) of a stored fit for `key`; an unreadable file is no fit (it is refitted)."""
+    try:
+        with path.open("rb") as handle:
+            # Only `_store` below writes this file, inside the lake.
+            stored = pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+        return False, None
+    if not isinstance(stored, dict) or stored.get("key") != key:
+        return False, None
+    return True, stored.get("model")
+
+
+def _store(path: Path, key: str, loss_model: LossModel | None) -> None:
+    """Written to a temporary name and renamed, so a reader never sees half a file; a reference
+    too small to fit is stored too (as None), so it is not refitted on every run."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            pickle.dump({"key": key, "model": loss_model}, handle, protocol=5)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def reference_loss_model(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> LossModel | None:
+    """The loss models of the model's reference file: loaded when stored for the current
+    reference, fitted and stored otherwise. None without a usable reference."""
+    key = reference_key(paths, model)
+    if key is None:
+        return None
+    path = stored_model_path(paths, model)
+    found, loss_model = _load_stored(path, key)
+    if found:
+        return loss_model
+    source = read_table_sql(paths, "reference", model.model_id)
+    columns = ", ".join([*_model_columns_sql(model), "CAST(label AS DOUBLE) AS label"])
+    frame = con.execute(f"SELECT {columns} FROM {source}").df()
+    loss_model = fit_loss_model(frame, model.features.numerical, model.features.categorical)
+    _store(path, key, loss_model)
+    return loss_model
+
+
+# ------------------------------------------------------------------------ a trailing window
+
+
+def window_loss_model(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    day: dt.date,
+    labels: str,
+) -> LossModel | None:
+    """Loss models fitted on the labelled rows of the `reference.days` days before `day`
+    (`labels`: a relation of the latest label per prediction_id). Rows are read in id order,
+    so the hold-out split, hence the fit, is the same whichever run computes the day."""
+    window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
+    files = day_files(paths, "predictions", model.model_id, window)
+    if not files:
+        return None
+    columns = ", ".join([*_model_columns_sql(model), "CAST(l.label AS DOUBLE) AS label"])
+    frame = con.execute(
+        f"SELECT {columns} FROM {read_files_sql(files)} AS p "
+        f"JOIN {q(labels)} AS l USING (prediction_id) "
+        "WHERE l.label IS NOT NULL ORDER BY p.date, p.prediction_id"
+    ).df()
+    return fit_loss_model(frame, model.features.numerical, model.features.categorical)
+
+
+# ----------------------------------------------------------------------------- day rows
+
+
+def _day_rows(
+    con: duckdb.DuckDBPyConnection, model: ModelConfig, scored: str, days: list[dt.date]
+) -> pd.DataFrame:
+    """The rows to estimate: inputs, whether labelled, and segments as text (`seg_<i>`, cast
+    like the realized rows so both carry the same segment values)."""
+    segments = [
+        f"coalesce(CAST({q(c)} AS VARCHAR), {quote_literal(NULL_SEGMENT)}) AS seg_{i}"
+        for i, c in enumerate(segment_columns(model))
+    ]
+    columns = ", ".join(
+        [
+            "CAST(date AS DATE) AS date",
+            *_model_columns_sql(model),
+            "label IS NOT NULL AS labelled",
+            *segments,
+        ]
+    )
+    listed = ", ".join(f"DATE {quote_literal(d.isoformat())}" for d in days)
+    return con.execute(f"SELECT {columns} FROM {q(scored)} WHERE date IN ({listed})").df()
+
+
+def _group_rows(
+    model_id: str, frame: pd.DataFrame, column: str, key: str | None, loss_model: LossModel
+) -> list[dict[str, object]]:
+    """Estimated rows of one grouping (`key` None: the day's `__all__` group)."""
+    keys = ["date"] if key is None else ["date", key]
+    grouped = frame.groupby(keys, sort=True).agg(
+        n=("absolute", "size"),
+        labelled=("labelled", "sum"),
+        mae=("absolute", "mean"),
+        mse=("squared", "mean"),
+    )
+    rows = []
+    for index, group in grouped.iterrows():
+        day, value = (index, ALL) if key is None else index
+        estimates = {"mae": group["mae"], "mse": group["mse"], "rmse": math.sqrt(group["mse"])}
+        n = int(group["n"])
+        for metric in METRICS:
+            low, high = loss_model.interval(metric, float(estimates[metric]), n)
+            rows.append(
+                {
+                    "model_id": model_id,
+                    "date": pd.Timestamp(day).date(),
+                    "segment_column": column,
+                    "segment_value": value,
+                    "metric": metric,
+                    "value": float(estimates[metric]),
+                    "n": n,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "label_coverage": float(group["labelled"]) / n,
+                    "is_estimated": True,
+                    "predicted_from": None,
+                }
+            )
+    return rows
+
+
+def estimate_frame(
+    model: ModelConfig, frame: pd.DataFrame, loss_model: LossModel
+) -> list[dict[str, object]]:
+    """Estimated rows of every group of `frame` (rows of `_day_rows`) with one loss model."""
+    absolute, squared = loss_model.losses(frame)
+    frame = frame.assign(absolute=absolute, squared=squared)
+    rows = _group_rows(model.model_id, frame, ALL, None, loss_model)
+    for i, column in enumerate(segment_columns(model)):
+        rows += _group_rows(model.model_id, frame, column, f"seg_{i}", loss_model)
+    return rows
+
+
+def dle_rows(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    days: list[dt.date],
+    scored: str = "scored",
+    labels: str = "latest_labels",
+) -> pd.DataFrame:
+    """Estimated mae, mse and rmse of `days` per segment group, from `scored` (one row per
+    prediction with its `label`, NULL when none); `labels` serves a trailing window's fit."""
+    rows: list[dict[str, object]] = []
+    if model.reference.source == "file":
+        loss_model = reference_loss_model(con, paths, model)
+        if loss_model is not None:
+            rows = estimate_frame(model, _day_rows(con, model, scored, days), loss_model)
+    else:
+        for day in sorted(days):
+            loss_model = window_loss_model(con, paths, model, day, labels)
+            if loss_model is not None:
+                rows += estimate_frame(model, _day_rows(con, model, scored, [day]), loss_model)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["is_estimated"] = frame["is_estimated"].astype(bool)
+    return frame.sort_values("date", kind="stable", ignore_index=True)
