@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from perf_pipeline.lake import has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.performance_status import settings_from_file
 from perf_pipeline.resources import PipelineStorage
 from perf_pipeline.sql import quote_literal
 from perf_pipeline.views import PUBLIC_TABLES, view_sql
@@ -71,21 +72,24 @@ def _print_status(con: DuckDBPyConnection, paths: DataPaths, models: list[str] |
     where = ""
     if models:
         where = "AND model_id IN (" + ", ".join(quote_literal(m) for m in models) + ")"
-    print("Latest overall metrics (realized where labels arrived, else estimated):")
+    print(
+        "Latest overall metrics (status: final = labels in, provisional = still moving, "
+        "estimated = from scores, before labels):"
+    )
+    performance = view_sql(paths, "performance", settings_from_file(paths))
     _print_frame(
         con.execute(
             f"""
             WITH overall AS (
-                SELECT * FROM {read_table_sql(paths, "performance")}
+                SELECT * FROM ({performance})
                 WHERE segment_column = '__all__' AND value IS NOT NULL {where}
             ), latest AS (
                 SELECT model_id, metric, is_estimated, max(date) AS date FROM overall GROUP BY ALL
             )
-            SELECT o.model_id, o.metric,
-                   CASE WHEN o.is_estimated THEN 'estimated' ELSE 'realized' END AS kind,
-                   o.date, round(o.value, 4) AS value, o.n, round(o.label_coverage, 3) AS coverage
+            SELECT o.model_id, o.metric, o.status, o.date, round(o.value, 4) AS value, o.n,
+                   round(o.label_coverage, 3) AS coverage
             FROM overall o JOIN latest USING (model_id, metric, is_estimated, date)
-            ORDER BY o.model_id, o.metric, kind
+            ORDER BY o.model_id, o.metric, o.is_estimated
             """
         ).df()
     )

@@ -1,8 +1,16 @@
 """`warehouse.duckdb`: views over the Parquet lake, so anyone can query while the pipeline writes.
 
 The file holds views only, never data. It is rebuilt when the set of tables with data changes,
-by writing a new file and renaming it over the old one: a user's open connection keeps reading
-the old file and never blocks a run (a DuckDB file has a single writer).
+or the settings the `performance` view reads (each model's `labels.final_coverage` and
+`label_delay_days`), by writing a new file and renaming it over the old one: a user's open
+connection keeps reading the old file and never blocks a run (a DuckDB file has a single writer).
+
+The `performance` view adds `status` (`estimated`, `provisional`, `final`; see
+`perf_pipeline.performance_status`), computed when it is read, since a day turns final when its
+label delay runs out. The settings come from the models file, read here (a few milliseconds):
+a model the file does not define, or every model when the file is missing or broken, is judged
+with the defaults, so the views never fail for the sake of the models file. Performance files
+without the columns the status reads (not written by the pipeline) get the plain view.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import duckdb
 
 from perf_pipeline.lake import has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.performance_status import StatusSettings, settings_from_file, with_status_sql
 
 PUBLIC_TABLES = (
     "predictions",
@@ -24,6 +33,7 @@ PUBLIC_TABLES = (
     "performance",
     "drift",
     "alerts",
+    "label_lag",
 )
 
 # Labels are stored per arrival day; the public table keeps the latest label per prediction.
@@ -38,15 +48,20 @@ SELECT * EXCLUDE (_rank) FROM (
 """
 
 
-def view_sql(paths: DataPaths, table: str) -> str:
+def view_sql(paths: DataPaths, table: str, settings: list[StatusSettings] | None = None) -> str:
+    """The query behind a view; `performance` with its `status` column when given the models'
+    settings (`[]` judges every model with the defaults)."""
     source = read_table_sql(paths, table)
     if table == "labels":
         return _LATEST_LABEL_SQL.format(source=source)
+    if table == "performance" and settings is not None:
+        return with_status_sql(source, settings)
     return f"SELECT * FROM {source}"
 
 
-def _signature(paths: DataPaths, tables: list[str]) -> str:
-    return f"{paths.warehouse}|{','.join(tables)}"
+def _signature(paths: DataPaths, tables: list[str], settings: list[StatusSettings]) -> str:
+    judged = ";".join(f"{s.model_id}={s.final_coverage!r},{s.label_delay_days}" for s in settings)
+    return f"{paths.warehouse}|{','.join(tables)}|{judged}"
 
 
 def _signature_file(paths: DataPaths):
@@ -75,9 +90,21 @@ def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
 
 
+def _create_view(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, table: str, settings: list[StatusSettings]
+) -> None:
+    try:
+        con.execute(f"CREATE VIEW {table} AS {view_sql(paths, table, settings)}")
+    except duckdb.BinderException:
+        if table != "performance":
+            raise
+        # Files lacking `is_estimated`/`label_coverage`: still readable, without a status.
+        con.execute(f"CREATE VIEW {table} AS {view_sql(paths, table)}")
+
+
 def refresh_views(paths: DataPaths) -> bool:
-    """Rebuild the views file if the set of tables with data changed, or if it no longer opens;
-    True when rebuilt.
+    """Rebuild the views file if the set of tables with data or the models' status settings
+    changed, or if it no longer opens; True when rebuilt.
 
     The file holds nothing but views, so rebuilding it loses nothing: a user connection that
     wrote to it and was killed leaves a WAL behind, and after the next rename that WAL no longer
@@ -85,7 +112,8 @@ def refresh_views(paths: DataPaths) -> bool:
     removes the replaced file's WAL, and a file that does not open is rebuilt rather than trusted.
     """
     tables = [t for t in PUBLIC_TABLES if has_files(paths, t)]
-    signature = _signature(paths, tables)
+    settings = settings_from_file(paths)
+    signature = _signature(paths, tables, settings)
     if _current_signature(paths) == signature and _opens(paths):
         return False
     paths.views_db.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +122,7 @@ def refresh_views(paths: DataPaths) -> bool:
         # DuckDB reads `?` in a database path as the start of options: spell it literally.
         with duckdb.connect(paths.for_duckdb(tmp)) as con:
             for table in tables:
-                con.execute(f"CREATE VIEW {table} AS {view_sql(paths, table)}")
+                _create_view(con, paths, table, settings)
         os.replace(tmp, paths.views_db)
         # Whatever WAL sits beside the target belonged to the file just replaced.
         _wal(paths.views_db).unlink(missing_ok=True)

@@ -92,6 +92,29 @@ class DriftSettings(_Strict):
     multiple_testing: Literal["benjamini_hochberg"] | None = None
 
 
+class LabelSettings(_Strict):
+    """When a day's realized numbers can be trusted, and whether to alert before then.
+
+    A day's realized metrics are provisional while labels are still arriving: they move as
+    labels land, and an early majority of easy cases can make a model look better or worse than
+    it is. A day is final once its label coverage reaches `final_coverage` or its
+    `label_delay_days` have passed (`perf_pipeline.performance_status`).
+    """
+
+    final_coverage: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="A day's realized metrics are final once this share of its predictions "
+        "is labelled (or once `label_delay_days` have passed, whichever comes first).",
+    )
+    alert_on_provisional: bool = Field(
+        default=False,
+        description="Raise `performance` alerts on provisional days too; by default they are "
+        "held back until the day is final (estimated alerts flag a decay before then).",
+    )
+
+
 Severity = Literal["error", "warning", "off"]
 # Expectation keys the pipeline sets itself (`meta` carries the expectation's name).
 RESERVED_EXPECTATION_KWARGS = frozenset({"meta"})
@@ -183,7 +206,13 @@ class ModelConfig(_Strict):
     features: Features = Field(default_factory=Features)
     segments: list[str] = Field(default_factory=list)
     protected_attributes: list[str] = Field(default_factory=list)
-    label_delay_days: int = Field(default=14, ge=0)
+    label_delay_days: int = Field(
+        default=14,
+        ge=0,
+        description="How long labels usually take: a day's realized metrics are final once "
+        "this many days have passed after it, whatever its label coverage.",
+    )
+    labels: LabelSettings = Field(default_factory=LabelSettings)
     start_date: dt.date
     reference: Reference = Field(default_factory=Reference)
     thresholds: dict[str, MetricThreshold] = Field(default_factory=dict)
