@@ -1,8 +1,15 @@
 """The regression stage: each day's performance and drift held to the model's thresholds.
 
-The rules themselves live in `perf_pipeline.alerts.regressions`; this module reads a run's days
-from the lake, applies them day by day, and writes the day's `regressions` alert file (an empty
-one for a day without alerts, so a re-run clears what an earlier run raised).
+The rules themselves live in `perf_pipeline.alerts.regressions` (and `confirmation`, for what
+became of an estimated alert); this module reads a run's days from the lake, with each
+performance row's read-time `status`, applies them day by day, and writes the day's
+`regressions` alert file (an empty one for a day without alerts, so a re-run clears what an
+earlier run raised).
+
+A day turns final when its label delay runs out, without new data. So the stage also judges, for
+each day T of a run, the day T - `label_delay_days` (`closing_days`), whose delay ran out with
+T's arrivals: the realized alerts it held back are raised then, and its estimated alerts get
+their verdict, even when no label arrived for it at the end.
 """
 
 from __future__ import annotations
@@ -19,54 +26,172 @@ from perf_pipeline.stages.gate import REGRESSIONS_WRITER
 if TYPE_CHECKING:
     import pandas as pd
 
+    from perf_pipeline.alerts.confirmation import Settled
     from perf_pipeline.alerts.records import Alert
 
 
 def _read_days(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, table: str, model_id: str, days
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    table: str,
+    model: ModelConfig,
+    days: list[dt.date],
+    today: dt.date | None = None,
 ) -> pd.DataFrame | None:
+    """The rows of `days`; `performance` rows with their `status` as of `today`."""
     import pandas as pd
 
     from perf_pipeline.lake import day_files, read_files_sql
+    from perf_pipeline.performance_status import StatusSettings, with_status_sql
 
-    files = day_files(paths, table, model_id, days)
+    files = day_files(paths, table, model.model_id, days)
     if not files:
         return None
-    frame = con.execute(f"SELECT * FROM {read_files_sql(files)}").df()
+    query = f"SELECT * FROM {read_files_sql(files)}"
+    if table == "performance":
+        today = today or dt.datetime.now(dt.UTC).date()
+        query = with_status_sql(read_files_sql(files), [StatusSettings.of(model)], today)
+    frame = con.execute(query).df()
     frame["date"] = pd.to_datetime(frame["date"]).dt.date
     return frame
 
 
-def regressions(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
-) -> list[Alert]:
-    """The performance and drift alerts of `days`, from what the lake holds for them now."""
-    from perf_pipeline.alerts.regressions import drift_alerts, performance_alerts
+def _earlier_estimated(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model_id: str, days: list[dt.date]
+) -> dict[dt.date, list[Alert]]:
+    """The estimated alerts this stage recorded for `days` before, per day."""
+    from perf_pipeline.alerts.records import Alert
+    from perf_pipeline.alerts.regressions import ESTIMATED_PERFORMANCE
+    from perf_pipeline.lake import day_files, read_files_sql
+
+    files = day_files(paths, "alerts", model_id, days, f"{REGRESSIONS_WRITER}.parquet")
+    if not files:
+        return {}
+    rows = con.execute(
+        "SELECT model_id, date, kind, metric_or_column, value, baseline, threshold, severity, "
+        f"message FROM {read_files_sql(files)} WHERE kind = ? ORDER BY metric_or_column",
+        [ESTIMATED_PERFORMANCE],
+    ).fetchall()
+    earlier: dict[dt.date, list[Alert]] = {}
+    for row in rows:
+        earlier.setdefault(row[1], []).append(Alert(*row))
+    return earlier
+
+
+def _performance_day(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    day: dt.date,
+    todays: pd.DataFrame,
+    earlier: list[Alert],
+) -> list[Settled]:
+    """Realized alerts (final days, or provisional when allowed) and estimated ones."""
+    from perf_pipeline.alerts.confirmation import Settled, settle_estimated
+    from perf_pipeline.alerts.regressions import day_status, estimated_alerts, performance_alerts
+    from perf_pipeline.performance_status import FINAL
     from perf_pipeline.tables.performance import baseline_values
 
-    performance = _read_days(con, paths, "performance", model.model_id, days)
-    drift = _read_days(con, paths, "drift", model.model_id, days)
-    raised: list[Alert] = []
+    if todays.empty:
+        return []
+    baseline = baseline_values(con, paths, model, day)
+    realized = performance_alerts(model, day, todays, baseline)
+    estimated = estimated_alerts(model, day, todays, baseline)
+    final = day_status(todays) == FINAL
+    settled = settle_estimated(estimated, earlier, realized, todays, final)
+    return [*(Settled(a) for a in realized), *settled]
+
+
+def regressions(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    days: list[dt.date],
+    today: dt.date | None = None,
+) -> list[Settled]:
+    """The performance and drift alerts of `days`, with their status, from what the lake holds
+    for them now (and the estimated alerts recorded for them before)."""
+    from perf_pipeline.alerts.confirmation import Settled
+    from perf_pipeline.alerts.regressions import drift_alerts
+
+    performance = _read_days(con, paths, "performance", model, days, today)
+    drift = _read_days(con, paths, "drift", model, days)
+    earlier = _earlier_estimated(con, paths, model.model_id, days)
+    raised: list[Settled] = []
     for day in days:
         if performance is not None:
-            baseline = baseline_values(con, paths, model, day)
             todays = performance[performance["date"] == day]
-            raised += performance_alerts(model, day, todays, baseline)
+            raised += _performance_day(con, paths, model, day, todays, earlier.get(day, []))
         if drift is not None:
-            raised += drift_alerts(model, day, drift[drift["date"] == day])
+            raised += [Settled(a) for a in drift_alerts(model, day, drift[drift["date"] == day])]
     return raised
 
 
+def closing_days(paths: DataPaths, model: ModelConfig, days: list[dt.date]) -> list[dt.date]:
+    """Days outside `days` whose label delay ran out with one of them: T - `label_delay_days`
+    for each T, from the model's first day on, where a `performance` partition exists."""
+    from perf_pipeline.lake import day_files
+
+    delay = dt.timedelta(days=model.label_delay_days)
+    candidates = {d - delay for d in days} - set(days)
+    return sorted(
+        d
+        for d in candidates
+        if d >= model.start_date and day_files(paths, "performance", model.model_id, [d])
+    )
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model_id: str,
+    days: list[dt.date],
+    settled: list[Settled],
+) -> None:
+    """`records.write_alerts` with each alert's own status: replace the stage's file of each
+    day; an alert keeps its first-seen time."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from perf_pipeline.lake import day_files, read_files_sql, write_frame_partitions
+    from perf_pipeline.schemas import ALERTS
+
+    files = day_files(paths, "alerts", model_id, days)
+    seen = {}
+    if files:
+        query = f"SELECT alert_id, min(first_seen_at) FROM {read_files_sql(files)} GROUP BY 1"
+        seen = dict(con.execute(query).fetchall())
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            **asdict(s.alert),
+            "alert_id": s.alert.alert_id,
+            "status": s.status,
+            "first_seen_at": seen.get(s.alert.alert_id, now),
+        }
+        for s in settled
+    ]
+    frame = pd.DataFrame(rows, columns=list(ALERTS))
+    frame = frame.sort_values(["date", "kind", "metric_or_column"])
+    file_name = f"{REGRESSIONS_WRITER}.parquet"
+    write_frame_partitions(con, paths, "alerts", model_id, frame, ALERTS, days, file_name)
+
+
 def evaluate_days(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
-) -> list[Alert]:
-    """Raise and write the regression alerts of the usable `days`; returns them."""
-    from perf_pipeline.alerts.records import write_alerts
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    days: list[dt.date],
+    today: dt.date | None = None,
+) -> list[Settled]:
+    """Raise and write the regression alerts of the usable `days`; returns them with their
+    status. `today` (default: the UTC date now) decides which days are final."""
     from perf_pipeline.stages.gate import usable_days
     from perf_pipeline.views import refresh_views
 
     usable, _ = usable_days(con, paths, model, days)
-    raised = regressions(con, paths, model, usable)
-    write_alerts(con, paths, model.model_id, usable, raised, REGRESSIONS_WRITER)
+    raised = regressions(con, paths, model, usable, today)
+    _write(con, paths, model.model_id, usable, raised)
     refresh_views(paths)
     return raised

@@ -1,4 +1,10 @@
-"""Regressions: a metric past its configured bounds, or drift share above its maximum."""
+"""Regressions: a metric past its configured bounds, or drift share above its maximum.
+
+Three kinds: `performance` (realized metrics, on final days unless
+`labels.alert_on_provisional`), `estimated_performance` (estimated metrics, same bounds, while
+the day is not final) and `drift`. The kind is part of an alert's id, so an estimated and a
+realized alert on one day and metric are two alerts.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,11 @@ from perf_pipeline.alerts.records import Alert
 from perf_pipeline.config import MetricThreshold, ModelConfig
 from perf_pipeline.drift import DATASET_COLUMN
 from perf_pipeline.metrics.performance import metric_direction
+from perf_pipeline.performance_status import FINAL, PROVISIONAL
 
 DRIFT_SHARE = "drift_share"
+PERFORMANCE = "performance"
+ESTIMATED_PERFORMANCE = "estimated_performance"
 
 
 def performance_alerts(
@@ -20,11 +29,49 @@ def performance_alerts(
     """Realized, overall metrics with enough labels, checked against each configured bound.
 
     A day with fewer labelled rows than `min_labelled_rows` never alerts: a handful of early
-    labels says nothing about the model, and would page someone for noise.
+    labels says nothing about the model, and would page someone for noise. Nor does a day whose
+    realized numbers are still provisional (`performance_status`), unless the model sets
+    `labels.alert_on_provisional`: they move as labels land, and the `estimated_performance`
+    alert already flags a decay before then. `performance` carries the read-time `status`.
     """
-    overall = performance[
-        (performance["segment_column"] == "__all__") & (~performance["is_estimated"].astype(bool))
-    ]
+    allowed = {FINAL, PROVISIONAL} if model.labels.alert_on_provisional else {FINAL}
+    realized = _overall(performance, estimated=False)
+    return _threshold_alerts(
+        model, day, realized[realized["status"].isin(allowed)], baseline, PERFORMANCE
+    )
+
+
+def estimated_alerts(
+    model: ModelConfig, day: dt.date, performance: pd.DataFrame, baseline: dict[str, float]
+) -> list[Alert]:
+    """Estimated, overall metrics held to the same bounds, against the same reference values.
+
+    Raised only while the day is not final: estimates flag a decay before the labels can, and
+    once the day is final its realized numbers are the answer (`alerts.confirmation` then says
+    whether they confirmed the estimate). `min_labelled_rows` applies to the rows estimated on.
+    """
+    if day_status(performance) == FINAL:
+        return []
+    return _threshold_alerts(
+        model, day, _overall(performance, estimated=True), baseline, ESTIMATED_PERFORMANCE
+    )
+
+
+def day_status(performance: pd.DataFrame) -> str | None:
+    """The status of a day's realized numbers (one per day); None without realized rows."""
+    realized = _overall(performance, estimated=False)
+    return None if realized.empty else str(realized.iloc[0]["status"])
+
+
+def _overall(performance: pd.DataFrame, *, estimated: bool) -> pd.DataFrame:
+    flags = performance["is_estimated"].fillna(False).astype(bool)
+    return performance[(performance["segment_column"] == "__all__") & (flags == estimated)]
+
+
+def _threshold_alerts(
+    model: ModelConfig, day: dt.date, overall: pd.DataFrame, baseline: dict[str, float], kind: str
+) -> list[Alert]:
+    """One alert of `kind` per configured metric whose overall row breaks a bound."""
     alerts = []
     for metric, bounds in model.thresholds.items():
         if metric == DRIFT_SHARE:
@@ -43,17 +90,24 @@ def performance_alerts(
                 Alert(
                     model.model_id,
                     day,
-                    "performance",
+                    kind,
                     metric,
                     value,
                     baseline.get(metric),
                     threshold,
-                    "error",
-                    f"{model.model_id} {day}: {metric} = {value:.4g} on {n} labelled rows; "
-                    + "; ".join(problems),
+                    "error" if kind == PERFORMANCE else "warning",
+                    _describe(model, day, kind, metric, value, n) + "; " + "; ".join(problems),
                 )
             )
     return alerts
+
+
+def _describe(
+    model: ModelConfig, day: dt.date, kind: str, metric: str, value: float, n: int
+) -> str:
+    if kind == PERFORMANCE:
+        return f"{model.model_id} {day}: {metric} = {value:.4g} on {n} labelled rows"
+    return f"{model.model_id} {day}: estimated {metric} = {value:.4g} over {n} rows"
 
 
 def _violations(
