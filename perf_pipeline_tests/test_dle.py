@@ -20,7 +20,12 @@ import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, root_mean_squared_error
 
 from perf_pipeline.config import ModelConfig, load_models
-from perf_pipeline.estimation.dle import MIN_REFERENCE_ROWS, design_matrix, vocabulary_of
+from perf_pipeline.estimation.dle import (
+    MIN_REFERENCE_ROWS,
+    design_matrix,
+    design_sql,
+    vocabulary_of,
+)
 from perf_pipeline.estimation.dle_days import reference_key, stored_model_path
 from perf_pipeline.ingest.labels import ingest_labels
 from perf_pipeline.ingest.predictions import ingest_predictions
@@ -390,3 +395,26 @@ def test_days_with_unseen_values_are_estimated(tmp_path: Path) -> None:
     assert "central" in set(estimated["segment_value"])
     overall = estimated[(estimated["segment_column"] == ALL)]
     assert (overall["n"] == logged).all() and overall["value"].notna().all()
+
+
+def test_the_sql_encoding_is_the_pandas_one() -> None:
+    """The day's rows are encoded in DuckDB (`design_sql`), the reference's in pandas
+    (`design_matrix`): both give the same matrix, quotes, unknown values and NULLs included."""
+    reference = pd.DataFrame(
+        {"x": [1.0, 2.0, 3.0], "shop": ["o'hara", "b", "b"], "prediction": [1.0, 2.0, 3.0]}
+    )
+    vocabulary = vocabulary_of(reference, ["shop"])
+    day = pd.DataFrame(
+        {
+            "x": [0.5, None, 7.0, 2.0],
+            "shop": ["b", "o'hara", None, "new"],
+            "prediction": [3.0, 1.5, -2.0, 0.0],
+        }
+    )
+    con = connect()
+    con.register("day", day)
+    sql = ", ".join(design_sql(["x"], ["shop"], vocabulary))
+    from_sql = np.array(con.execute(f"SELECT {sql} FROM day").fetchall(), dtype=float)
+    con.close()
+    from_pandas = design_matrix(day, ["x"], ["shop"], vocabulary)
+    np.testing.assert_array_equal(from_sql, from_pandas)

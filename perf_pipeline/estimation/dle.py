@@ -73,9 +73,13 @@ class LossModel:
 
     def losses(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Estimated absolute and squared error of every row of `frame` (never negative)."""
-        if frame.empty:
-            return np.empty(0), np.empty(0)
         matrix = design_matrix(frame, self.numerical, self.categorical, self.vocabulary)
+        return self.losses_of(matrix)
+
+    def losses_of(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`losses` of rows already encoded (`design_matrix`, or the query of `design_sql`)."""
+        if len(matrix) == 0:
+            return np.empty(0), np.empty(0)
         with _threads_for(len(matrix)):
             absolute = np.clip(self.absolute.predict(matrix), 0.0, None)
             squared = np.clip(self.squared.predict(matrix), 0.0, None)
@@ -112,6 +116,28 @@ def design_matrix(
         columns.append(np.where(codes < 0, np.nan, codes).astype(float))
     columns.append(pd.to_numeric(frame["prediction"], errors="coerce").to_numpy(float))
     return np.column_stack(columns)
+
+
+def design_sql(
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    vocabulary: Sequence[Sequence[str]],
+) -> list[str]:
+    """The columns of `design_matrix` as DuckDB expressions, for rows that are never loaded
+    into Python as text: a category is its position in the vocabulary through a TRY_CAST to
+    an ENUM of it (NULL, read as NaN, when unknown), exactly as `pd.Categorical` codes it."""
+    from perf_pipeline.sql import quote_identifier, quote_literal
+
+    columns = [f"TRY_CAST({quote_identifier(c)} AS DOUBLE)" for c in numerical]
+    for column, values in zip(categorical, vocabulary, strict=True):
+        if not values:
+            columns.append("CAST(NULL AS DOUBLE)")
+            continue
+        enum = "ENUM(" + ", ".join(quote_literal(v) for v in values) + ")"
+        text = f"CAST({quote_identifier(column)} AS VARCHAR)"
+        columns.append(f"CAST(enum_code(TRY_CAST({text} AS {enum})) AS DOUBLE)")
+    columns.append(f"TRY_CAST({quote_identifier('prediction')} AS DOUBLE)")
+    return columns
 
 
 def fit_loss_model(

@@ -29,10 +29,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from perf_pipeline.config import ModelConfig
-from perf_pipeline.estimation.dle import METRICS, LossModel, fit_loss_model
+from perf_pipeline.estimation.dle import METRICS, LossModel, design_sql, fit_loss_model
 from perf_pipeline.lake import day_files, read_files_sql, read_table_sql
 from perf_pipeline.metrics.performance import ALL, COLUMNS, NULL_SEGMENT
 from perf_pipeline.paths import DataPaths
@@ -159,56 +161,69 @@ def window_loss_model(
 
 
 def _day_rows(
-    con: duckdb.DuckDBPyConnection, model: ModelConfig, scored: str, days: list[dt.date]
-) -> pd.DataFrame:
-    """The rows to estimate: inputs, whether labelled, and segments as text (`seg_<i>`, cast
-    like the realized rows so both carry the same segment values)."""
+    con: duckdb.DuckDBPyConnection,
+    model: ModelConfig,
+    scored: str,
+    days: list[dt.date],
+    loss_model: LossModel,
+) -> pa.Table:
+    """The rows to estimate, as Arrow (no Python object per value): the loss models' inputs
+    encoded in SQL (`m_<i>`), whether labelled, and segments as text (`seg_<i>`, cast like the
+    realized rows so both carry the same segment values)."""
+    design = design_sql(loss_model.numerical, loss_model.categorical, loss_model.vocabulary)
     segments = [
         f"coalesce(CAST({q(c)} AS VARCHAR), {quote_literal(NULL_SEGMENT)}) AS seg_{i}"
         for i, c in enumerate(segment_columns(model))
     ]
-    columns = ", ".join(
-        [
-            "CAST(date AS DATE) AS date",
-            *_model_columns_sql(model),
-            "label IS NOT NULL AS labelled",
-            *segments,
-        ]
-    )
+    columns = [
+        "CAST(date AS DATE) AS date",
+        "label IS NOT NULL AS labelled",
+        *(f"{sql} AS m_{i}" for i, sql in enumerate(design)),
+        *segments,
+    ]
     listed = ", ".join(f"DATE {quote_literal(d.isoformat())}" for d in days)
-    return con.execute(f"SELECT {columns} FROM {q(scored)} WHERE date IN ({listed})").df()
+    query = f"SELECT {', '.join(columns)} FROM {q(scored)} WHERE date IN ({listed})"
+    return con.sql(query).to_arrow_table()
 
 
-def _group_rows(
-    model_id: str, frame: pd.DataFrame, column: str, key: str | None, loss_model: LossModel
-) -> list[dict[str, object]]:
-    """Estimated rows of one grouping (`key` None: the day's `__all__` group)."""
-    keys = ["date"] if key is None else ["date", key]
-    grouped = frame.groupby(keys, sort=True).agg(
-        n=("absolute", "size"),
-        labelled=("labelled", "sum"),
-        mae=("absolute", "mean"),
-        mse=("squared", "mean"),
+def _group_means_sql(relation: str, segments: int) -> str:
+    """Rows, labelled rows and mean losses per (day, group): `__all__`, then each segment."""
+    measures = (
+        "count(*) AS n, count_if(labelled) AS labelled, avg(absolute) AS mae, avg(squared) AS mse"
     )
+    parts = [
+        f"SELECT date, 0 AS segment_rank, {quote_literal(ALL)} AS segment_value, {measures} "
+        f"FROM {relation} GROUP BY date"
+    ]
+    parts += [
+        f"SELECT date, {i + 1}, seg_{i}, {measures} FROM {relation} GROUP BY date, seg_{i}"
+        for i in range(segments)
+    ]
+    return "\nUNION ALL\n".join(parts) + "\nORDER BY date, segment_rank, segment_value"
+
+
+def _estimated_rows(
+    model: ModelConfig, groups: pd.DataFrame, loss_model: LossModel
+) -> list[dict[str, object]]:
+    """mae, mse and rmse rows with their intervals, from the groups' mean losses."""
+    columns = [ALL, *segment_columns(model)]
     rows = []
-    for index, group in grouped.iterrows():
-        day, value = (index, ALL) if key is None else index
-        estimates = {"mae": group["mae"], "mse": group["mse"], "rmse": math.sqrt(group["mse"])}
-        n = int(group["n"])
+    for group in groups.itertuples():
+        estimates = {"mae": group.mae, "mse": group.mse, "rmse": math.sqrt(group.mse)}
         for metric in METRICS:
-            low, high = loss_model.interval(metric, float(estimates[metric]), n)
+            low, high = loss_model.interval(metric, float(estimates[metric]), int(group.n))
             rows.append(
                 {
-                    "model_id": model_id,
-                    "date": pd.Timestamp(day).date(),
-                    "segment_column": column,
-                    "segment_value": value,
+                    "model_id": model.model_id,
+                    "date": pd.Timestamp(group.date).date(),
+                    "segment_column": columns[group.segment_rank],
+                    "segment_value": group.segment_value,
                     "metric": metric,
                     "value": float(estimates[metric]),
-                    "n": n,
+                    "n": int(group.n),
                     "ci_low": low,
                     "ci_high": high,
-                    "label_coverage": float(group["labelled"]) / n,
+                    "label_coverage": group.labelled / group.n,
                     "is_estimated": True,
                     "predicted_from": None,
                 }
@@ -216,16 +231,30 @@ def _group_rows(
     return rows
 
 
-def estimate_frame(
-    model: ModelConfig, frame: pd.DataFrame, loss_model: LossModel
+def estimate_days(
+    con: duckdb.DuckDBPyConnection,
+    model: ModelConfig,
+    scored: str,
+    days: list[dt.date],
+    loss_model: LossModel,
 ) -> list[dict[str, object]]:
-    """Estimated rows of every group of `frame` (rows of `_day_rows`) with one loss model."""
-    absolute, squared = loss_model.losses(frame)
-    frame = frame.assign(absolute=absolute, squared=squared)
-    rows = _group_rows(model.model_id, frame, ALL, None, loss_model)
-    for i, column in enumerate(segment_columns(model)):
-        rows += _group_rows(model.model_id, frame, column, f"seg_{i}", loss_model)
-    return rows
+    """Estimated rows of every group of `days` in `scored`, with one loss model: the rows are
+    encoded in DuckDB, their losses predicted in NumPy, and grouped in DuckDB again."""
+    table = _day_rows(con, model, scored, days, loss_model)
+    design = [name for name in table.column_names if name.startswith("m_")]
+    matrix = np.column_stack([table.column(name).to_numpy() for name in design])
+    absolute, squared = loss_model.losses_of(matrix)
+    table = table.drop_columns(design)
+    table = table.append_column("absolute", pa.array(absolute)).append_column(
+        "squared", pa.array(squared)
+    )
+    con.register("_dle_losses", table)
+    try:
+        sql = _group_means_sql("_dle_losses", len(segment_columns(model)))
+        groups = con.execute(sql).df()
+    finally:
+        con.unregister("_dle_losses")
+    return _estimated_rows(model, groups, loss_model)
 
 
 def dle_rows(
@@ -239,15 +268,17 @@ def dle_rows(
     """Estimated mae, mse and rmse of `days` per segment group, from `scored` (one row per
     prediction with its `label`, NULL when none); `labels` serves a trailing window's fit."""
     rows: list[dict[str, object]] = []
-    if model.reference.source == "file":
+    if not days:
+        pass
+    elif model.reference.source == "file":
         loss_model = reference_loss_model(con, paths, model)
         if loss_model is not None:
-            rows = estimate_frame(model, _day_rows(con, model, scored, days), loss_model)
+            rows = estimate_days(con, model, scored, days, loss_model)
     else:
         for day in sorted(days):
             loss_model = window_loss_model(con, paths, model, day, labels)
             if loss_model is not None:
-                rows += estimate_frame(model, _day_rows(con, model, scored, [day]), loss_model)
+                rows += estimate_days(con, model, scored, [day], loss_model)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["is_estimated"] = frame["is_estimated"].astype(bool)
     return frame.sort_values("date", kind="stable", ignore_index=True)
