@@ -70,7 +70,8 @@ def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
             model,
             "labels",
             description=f"Ground truth of {model.model_id}, filed by arrival day; the latest "
-            "label per prediction wins.",
+            "label per prediction wins. Also keeps `label_lag` (how fast labels arrive, per "
+            "prediction day) for the days its arrivals touch.",
             produces_alerts=True,
             deps=[asset_key(model.model_id, "predictions")],
             check_specs=label_check_specs(key),
@@ -79,12 +80,17 @@ def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
     def labels(context: dg.AssetExecutionContext, storage: PipelineStorage):
         from perf_pipeline.quality.label_checks import label_check_results
         from perf_pipeline.stages.ingest import ingest_label_days
+        from perf_pipeline.tables.label_lag import write_label_lag
+        from perf_pipeline.views import refresh_views
 
         days = run_days(context)
         with storage.get_connection() as con:
             results, rows = ingest_label_days(con, storage.paths, model, days)
+            # Every arrival day the ingest wrote, re-read ones included, moves the profile.
+            lag = write_label_lag(con, storage.paths, model, [*days, *results])
+        refresh_views(storage.paths)
         log_landing_problems(context, model, results)
-        yield dg.MaterializeResult(metadata=accounting_metadata(results))
+        yield dg.MaterializeResult(metadata={**accounting_metadata(results), **lag})
         # The checks judge the run's own days; re-checked earlier arrivals are in the metadata.
         yield from label_check_results(key, [r for r in rows if r["date"] in set(days)])
 
