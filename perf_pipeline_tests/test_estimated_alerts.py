@@ -242,6 +242,24 @@ def test_no_estimated_alert_on_a_final_day(root: DataPaths) -> None:
     assert evaluate_days(connect(), root, model, [day]) == []
 
 
+@pytest.mark.parametrize("labelled", [0, 99])
+def test_a_final_day_without_enough_labels_keeps_its_estimate_as_judge(
+    root: DataPaths, labelled: int
+) -> None:
+    """The delay passed but the labels never came (or too few): nothing realized can be judged,
+    so the estimate still alerts, and nothing can confirm it."""
+    model = load_models(root.models_file)["m"]
+    day = _day(25)
+    coverage = labelled / 3000
+    _performance(
+        root, day, realized=(0.5 if labelled else None, labelled, coverage), estimated=(0.6, 3000)
+    )
+
+    settled = evaluate_days(connect(), root, model, [day])
+
+    assert [(s.alert.kind, s.status) for s in settled] == [("estimated_performance", "open")]
+
+
 def test_a_day_turns_final_when_its_delay_runs_out_and_is_judged_then(
     root: DataPaths, tmp_path: Path
 ) -> None:

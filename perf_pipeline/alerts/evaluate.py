@@ -9,7 +9,9 @@ earlier run raised).
 A day turns final when its label delay runs out, without new data. So the stage also judges, for
 each day T of a run, the day T - `label_delay_days` (`closing_days`), whose delay ran out with
 T's arrivals: the realized alerts it held back are raised then, and its estimated alerts get
-their verdict, even when no label arrived for it at the end.
+their verdict, even when no label arrived for it at the end. (A daily run the gate blocks skips
+this stage; that closing day is judged by the next run that reaches it, a late label, or a
+backfill over it.)
 """
 
 from __future__ import annotations
@@ -88,8 +90,11 @@ def _performance_day(
 ) -> list[Settled]:
     """Realized alerts (final days, or provisional when allowed) and estimated ones."""
     from perf_pipeline.alerts.confirmation import Settled, settle_estimated
-    from perf_pipeline.alerts.regressions import day_status, estimated_alerts, performance_alerts
-    from perf_pipeline.performance_status import FINAL
+    from perf_pipeline.alerts.regressions import (
+        estimated_alerts,
+        performance_alerts,
+        settled_metrics,
+    )
     from perf_pipeline.tables.performance import baseline_values
 
     if todays.empty:
@@ -97,8 +102,8 @@ def _performance_day(
     baseline = baseline_values(con, paths, model, day)
     realized = performance_alerts(model, day, todays, baseline)
     estimated = estimated_alerts(model, day, todays, baseline)
-    final = day_status(todays) == FINAL
-    settled = settle_estimated(estimated, earlier, realized, todays, final)
+    settled_now = settled_metrics(model, todays)
+    settled = settle_estimated(estimated, earlier, realized, todays, settled_now)
     return [*(Settled(a) for a in realized), *settled]
 
 

@@ -1,9 +1,9 @@
 """Regressions: a metric past its configured bounds, or drift share above its maximum.
 
 Three kinds: `performance` (realized metrics, on final days unless
-`labels.alert_on_provisional`), `estimated_performance` (estimated metrics, same bounds, while
-the day is not final) and `drift`. The kind is part of an alert's id, so an estimated and a
-realized alert on one day and metric are two alerts.
+`labels.alert_on_provisional`), `estimated_performance` (estimated metrics, same bounds, until
+the realized value is final and judgeable) and `drift`. The kind is part of an alert's id, so
+an estimated and a realized alert on one day and metric are two alerts.
 """
 
 from __future__ import annotations
@@ -46,21 +46,28 @@ def estimated_alerts(
 ) -> list[Alert]:
     """Estimated, overall metrics held to the same bounds, against the same reference values.
 
-    Raised only while the day is not final: estimates flag a decay before the labels can, and
-    once the day is final its realized numbers are the answer (`alerts.confirmation` then says
-    whether they confirmed the estimate). `min_labelled_rows` applies to the rows estimated on.
+    Raised for the metrics whose realized value is not settled yet (`settled_metrics`): the
+    estimate flags a decay before the labels can, and once the realized value is final and
+    judgeable it is the answer (`alerts.confirmation` then says whether it confirmed the
+    estimate). A day whose delay passed without enough labels keeps its estimate as the only
+    judge. `min_labelled_rows` applies to the rows estimated on.
     """
-    if day_status(performance) == FINAL:
-        return []
-    return _threshold_alerts(
-        model, day, _overall(performance, estimated=True), baseline, ESTIMATED_PERFORMANCE
-    )
+    settled = settled_metrics(model, performance)
+    estimated = _overall(performance, estimated=True)
+    estimated = estimated[~estimated["metric"].isin(settled)]
+    return _threshold_alerts(model, day, estimated, baseline, ESTIMATED_PERFORMANCE)
 
 
-def day_status(performance: pd.DataFrame) -> str | None:
-    """The status of a day's realized numbers (one per day); None without realized rows."""
+def settled_metrics(model: ModelConfig, performance: pd.DataFrame) -> set[str]:
+    """Metrics whose realized overall value is final and judgeable (defined, on at least
+    `min_labelled_rows` labels): what decides an estimated alert's fate."""
     realized = _overall(performance, estimated=False)
-    return None if realized.empty else str(realized.iloc[0]["status"])
+    judged = realized[
+        (realized["status"] == FINAL)
+        & realized["value"].notna()
+        & (realized["n"] >= model.min_labelled_rows)
+    ]
+    return set(judged["metric"])
 
 
 def _overall(performance: pd.DataFrame, *, estimated: bool) -> pd.DataFrame:
