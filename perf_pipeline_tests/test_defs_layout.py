@@ -54,6 +54,7 @@ def test_one_component_holds_one_model_and_nothing_else(data_root: Path) -> None
     assert [j.name for j in defs.jobs or []] == [daily_job_name("card_fraud")]
     assert {s.name for s in defs.sensors or []} == {
         "card_fraud__late_labels",
+        "card_fraud__dependent_days",
         "card_fraud__freshness_checks",
         "card_fraud__freshness_alerts",
     }
