@@ -291,7 +291,7 @@ def test_output_shape(binary_result: pd.DataFrame, binary_data: pd.DataFrame) ->
     for key, group in _groups(binary_result):
         assert sorted(group.loc[~group["is_estimated"], "metric"]) == sorted(names), key
         assert sorted(group.loc[group["is_estimated"], "metric"]) == sorted(
-            ["accuracy", "precision", "recall", "f1"]
+            ["accuracy", "precision", "recall", "f1", "specificity", "roc_auc", "pr_auc"]
         ), key
     # Every group that has rows is reported, including the day without labels.
     expected_groups = 0
@@ -376,7 +376,7 @@ def test_estimated_binary(binary_result: pd.DataFrame, binary_data: pd.DataFrame
         & binary_result["is_estimated"]
         & (binary_result["segment_column"] == ALL)
     ]
-    assert len(unlabelled_day) == 4
+    assert len(unlabelled_day) == 7
     assert unlabelled_day["value"].notna().all()
 
 
@@ -394,6 +394,7 @@ def test_wilson_intervals(binary_result: pd.DataFrame, binary_data: pd.DataFrame
             (True, "accuracy"): len(scored),
             (True, "precision"): int(scored["yhat"].sum()),
             (True, "recall"): float(scored["score"].sum()),
+            (True, "specificity"): float((1 - scored["score"]).sum()),
             (False, "specificity"): int((~labelled["y"]).sum()),
             (False, "positive_rate"): len(rows),
         }

@@ -49,7 +49,8 @@ def _latest_labels(con: duckdb.DuckDBPyConnection, paths: DataPaths, model: Mode
 def compute_days(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> pd.DataFrame:
-    """Performance rows of `days` (realized where labels arrived, estimated otherwise)."""
+    """Performance rows of `days`: realized where labels arrived, and estimated for every
+    group (the registry's estimates for classifiers, `_ESTIMATORS` rows for other tasks)."""
     files = day_files(paths, "predictions", model.model_id, days)
     if not files:
         return pd.DataFrame(columns=COLUMNS)
@@ -59,12 +60,18 @@ def compute_days(
         f"SELECT p.*, l.label FROM {read_files_sql(files)} AS p "
         "LEFT JOIN latest_labels AS l USING (prediction_id)"
     )
-    realized = compute_performance(con, model, "scored")
+    from perf_pipeline.estimation.cbpe import day_calibrations
+
+    # Classifiers' estimates are registry entries over calibrated scores (CBPE): the calibration
+    # of the reference travels with the query. Other tasks' estimators add rows afterwards.
+    calibrations = day_calibrations(con, paths, model, days)
+    registry_rows = compute_performance(con, model, "scored", calibrations)
     estimated = _estimated_rows(con, paths, model, days)
     if estimated.empty:
-        return realized
-    # Stable on the day, so each partition holds its realized rows first, then its estimates.
-    frame = pd.concat([realized, estimated.astype(realized.dtypes.to_dict())], ignore_index=True)
+        return registry_rows
+    # Stable on the day, so each partition holds the registry's rows first, then the estimator's.
+    estimated = estimated.astype(registry_rows.dtypes.to_dict())
+    frame = pd.concat([registry_rows, estimated], ignore_index=True)
     return frame.sort_values("date", kind="stable", ignore_index=True)
 
 
