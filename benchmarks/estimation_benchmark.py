@@ -11,6 +11,9 @@
    estimate against the realized metric (scikit-learn on the withheld labels), CBPE beside the
    raw-score estimate it replaces, and the share of days whose realized value falls inside the
    CBPE interval.
+3. Regression (direct loss estimation): the loss models' fit, the performance step and DLE per
+   day on N rows, and DLE's error against a constant-error baseline on heteroscedastic streams
+   (`dle_benchmark.py` beside this file, which also runs alone; `--no-regression` skips it).
 
     python benchmarks/estimation_benchmark.py --rows 1000000 --repeats 5
 """
@@ -170,9 +173,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--day-rows", type=int, default=5000)
+    parser.add_argument("--no-regression", action="store_true")
     args = parser.parse_args()
     cost(args.rows, args.repeats)
     accuracy(args.days, args.day_rows)
+    if not args.no_regression:
+        regression(args.rows, args.repeats)
+
+
+def regression(rows: int, repeats: int) -> None:
+    """Section 3: `dle_benchmark`'s cost and accuracy (a script's folder is on its path)."""
+    import dle_benchmark
+
+    seconds = dle_benchmark.cost(rows, 50_000, repeats)
+    print(f"\nDLE, {rows:,} rows, reference 50,000, median of {repeats}:")
+    print(", ".join(f"{name} {value:.2f} s" for name, value in seconds.items()))
+    errors = dle_benchmark.accuracy(streams=5)
+    print("DLE vs constant error, mean absolute error (median of 5 streams of 30 days x 5,000):")
+    print(", ".join(f"{name} {value:.4f}" for name, value in errors.items()))
 
 
 if __name__ == "__main__":
