@@ -202,7 +202,7 @@ def _group_means_sql(relation: str, segments: int) -> str:
     return "\nUNION ALL\n".join(parts) + "\nORDER BY date, segment_rank, segment_value"
 
 
-def _estimated_rows(
+def _metric_rows(
     model: ModelConfig, groups: pd.DataFrame, loss_model: LossModel
 ) -> list[dict[str, object]]:
     """mae, mse and rmse rows with their intervals, from the groups' mean losses."""
@@ -254,7 +254,7 @@ def estimate_days(
         groups = con.execute(sql).df()
     finally:
         con.unregister("_dle_losses")
-    return _estimated_rows(model, groups, loss_model)
+    return _metric_rows(model, groups, loss_model)
 
 
 def dle_rows(
