@@ -28,7 +28,8 @@ with replacement, so no finite-population shrinkage), each scaled by √chunk si
 
 The estimate is wrong when P(y | x) changes (concept drift: the same inputs now carry another
 error, e.g. demand that shifted with no feature showing it): the loss models only know the
-reference's relation between inputs and error.
+reference's relation between inputs and error. It also lags a shift beyond the reference's
+range of inputs (trees extrapolate flat) or into rows the reference barely holds.
 """
 
 from __future__ import annotations
