@@ -57,6 +57,9 @@ segments: []                         # performance is also reported per value of
 protected_attributes: []             # fairness metrics across their groups (logged columns,
                                      # not necessarily features)
 label_delay_days: 14                 # how long labels usually take to arrive
+labels:                              # when a day's realized metrics are final
+  final_coverage: 0.95               # this share of the day labelled (or the delay passed)
+  alert_on_provisional: false        # true: realized alerts before the day is final
 start_date: <start>               # first daily partition
 reference: {source: file}            # landing/reference/model=<model_id>/*
                                      # or {source: trailing, days: 28}
