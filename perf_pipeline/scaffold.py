@@ -64,6 +64,9 @@ start_date: <start>               # first daily partition
 reference: {source: file}            # landing/reference/model=<model_id>/*
                                      # or {source: trailing, days: 28}
 min_labelled_rows: 100               # fewer labels than this on a day: reported, never alerted
+estimation:                          # the estimate against the final realized value
+  window_days: 14                    # judged over this many of the latest final days
+  max_miss_rate_p: 0.01              # warn when misses of the 95 % interval are this unlikely
 thresholds:                          # metric: {min, max, max_drop}
   <threshold>
   drift_share: {max: 0.5}            # the dataset drifts (and alerts) when share >= max

@@ -115,6 +115,32 @@ class LabelSettings(_Strict):
     )
 
 
+class EstimationSettings(_Strict):
+    """When to warn that the estimator no longer matches the realized numbers.
+
+    Once a day is final, its estimate and realized value give an estimation error (the
+    `estimation_quality` table). Over the last `window_days` final days, an estimator whose
+    assumptions hold puts the realized value inside its 95 % interval on about 95 % of them; an
+    `estimator_quality` alert says the calibration no longer holds
+    (`perf_pipeline.alerts.estimator_quality` has the exact rule).
+    """
+
+    window_days: int = Field(
+        default=14,
+        ge=2,
+        description="How many of the latest final days the estimator is judged over; it is "
+        "judged once that many final days have an estimate and a realized value.",
+    )
+    max_miss_rate_p: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Warn when the realized value fell outside the estimate's 95 % interval on "
+        "so many of the window's days that a calibrated estimator would miss that often with "
+        "probability below this (binomial test against a 5 % miss rate).",
+    )
+
+
 Severity = Literal["error", "warning", "off"]
 # Expectation keys the pipeline sets itself (`meta` carries the expectation's name).
 RESERVED_EXPECTATION_KWARGS = frozenset({"meta"})
@@ -224,6 +250,10 @@ class ModelConfig(_Strict):
         "never alerted on: too few labels say nothing about the model.",
     )
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    estimation: EstimationSettings = Field(
+        default_factory=EstimationSettings,
+        description="Tracking of the estimator against the final realized values.",
+    )
 
     @model_validator(mode="before")
     @classmethod
