@@ -34,6 +34,7 @@ PUBLIC_TABLES = (
     "drift",
     "alerts",
     "label_lag",
+    "estimation_quality",
 )
 
 # Labels are stored per arrival day; the public table keeps the latest label per prediction.

@@ -12,6 +12,10 @@ T's arrivals: the realized alerts it held back are raised then, and its estimate
 their verdict, even when no label arrived for it at the end. (A daily run the gate blocks skips
 this stage; that closing day is judged by the next run that reaches it, a late label, or a
 backfill over it.)
+
+Last, the same days' estimates are held to their final realized values
+(`perf_pipeline.alerts.estimator_quality`): the `estimation_quality` rows of the days, and an
+`estimator_quality` alert where the estimator's recent errors left their expected band.
 """
 
 from __future__ import annotations
@@ -190,13 +194,18 @@ def evaluate_days(
     days: list[dt.date],
     today: dt.date | None = None,
 ) -> list[Settled]:
-    """Raise and write the regression alerts of the usable `days`; returns them with their
-    status. `today` (default: the UTC date now) decides which days are final."""
+    """Raise and write the regression alerts of the usable `days`, then the estimator's
+    (`estimation_quality` rows and `estimator_quality` alerts of every day in `days`: a blocked
+    day, whose performance the gate cleared, gets none); returns them with their status.
+    `today` (default: the UTC date now) decides which days are final."""
+    from perf_pipeline.alerts.confirmation import Settled
+    from perf_pipeline.alerts.estimator_quality import judge_estimator_quality
     from perf_pipeline.stages.gate import usable_days
     from perf_pipeline.views import refresh_views
 
     usable, _ = usable_days(con, paths, model, days)
     raised = regressions(con, paths, model, usable, today)
     _write(con, paths, model.model_id, usable, raised)
+    estimator = judge_estimator_quality(con, paths, model, sorted(set(days)), today)
     refresh_views(paths)
-    return raised
+    return [*raised, *(Settled(a) for a in estimator)]

@@ -1,4 +1,5 @@
-"""`<model>/alerts`: the day's regressions, written for the alerts sensor to send."""
+"""`<model>/alerts`: the day's regressions and estimator checks, written for the alerts sensor
+to send."""
 
 from collections import Counter
 
@@ -15,7 +16,9 @@ def alerts_asset(model: ModelConfig) -> dg.AssetsDefinition:
             model,
             "alerts",
             description=f"Regressions of {model.model_id}: metrics past their bounds (realized "
-            "on final days, estimated before), drift share above its maximum.",
+            "on final days, estimated before), drift share above its maximum; the estimates "
+            "held to the final realized values (`estimation_quality`, `estimator_quality` "
+            "alerts).",
             produces_alerts=True,
             deps=[asset_key(model.model_id, stage) for stage in ("performance", "drift")],
         )
