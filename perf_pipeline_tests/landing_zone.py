@@ -48,3 +48,27 @@ def write_binary_root(
         folder.mkdir(parents=True)
         binary_frame(rng, rows, day).drop(columns="label").to_parquet(folder / "part-0.parquet")
     return paths
+
+
+def write_reference_frame(paths: DataPaths, model_id: str, frame: pd.DataFrame) -> None:
+    """`frame` (labels included) as the model's reference file."""
+    folder = paths.landing_reference(model_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / "ref.parquet", index=False)
+
+
+def write_prediction_log(
+    paths: DataPaths, model_id: str, day: dt.date, frame: pd.DataFrame
+) -> None:
+    """`frame` as the day's prediction log, its `label` column withheld: the labels land later
+    (`land_labels`), as in production."""
+    folder = paths.landing_day("predictions", model_id, day)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.drop(columns="label").to_parquet(folder / "part-0.parquet", index=False)
+
+
+def land_labels(paths: DataPaths, model_id: str, arrival: dt.date, frame: pd.DataFrame) -> None:
+    """The `prediction_id` and `label` of `frame`'s rows, arriving on `arrival`."""
+    folder = paths.landing_day("labels", model_id, arrival)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame[["prediction_id", "label"]].to_parquet(folder / "labels.parquet", index=False)
