@@ -1,10 +1,32 @@
 """`<model>/reference`: the baseline a model's days are compared with."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from perf_pipeline.assets.common import STORAGE_KINDS, asset_key, group_name
-from perf_pipeline.config import ModelConfig
+from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.resources import PipelineStorage
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+
+def fit_estimator(con: "DuckDBPyConnection", storage: PipelineStorage, model: ModelConfig) -> str:
+    """Fit (or load, when the stored one matches this reference) what estimates the model's
+    unlabelled days: CBPE's calibration for classifiers, DLE's loss models for regression.
+    Fitting here, once per reference, keeps it off the daily performance step."""
+    if model.task in (Task.BINARY_CLASSIFICATION, Task.MULTICLASS_CLASSIFICATION):
+        from perf_pipeline.estimation.cbpe import reference_calibration
+
+        fitted = reference_calibration(con, storage.paths, model)
+        return "CBPE calibration" if fitted is not None else "none (no usable reference)"
+    if model.task is Task.REGRESSION:
+        from perf_pipeline.estimation.dle_days import reference_loss_model
+
+        loss = reference_loss_model(con, storage.paths, model)
+        return f"DLE loss models on {loss.reference_rows} rows" if loss else "none (too few rows)"
+    return "none (no estimator for ranking)"
 
 
 def reference_asset(model: ModelConfig) -> dg.AssetsDefinition:
@@ -26,11 +48,13 @@ def reference_asset(model: ModelConfig) -> dg.AssetsDefinition:
         with storage.get_connection() as con:
             load = materialize_reference(con, storage.paths, model)
             metrics = write_reference_performance(con, storage.paths, model)
+            estimator = fit_estimator(con, storage, model)
         overall = metrics[(metrics["segment_column"] == "__all__") & ~metrics["is_estimated"]]
         return dg.MaterializeResult(
             metadata={
                 "rows": load.rows_read,
                 "files": load.files,
+                "estimator": estimator,
                 **{
                     f"reference_{row.metric}": float(row.value)
                     for row in overall.itertuples()
