@@ -42,7 +42,9 @@ list in ways a template cannot express is a function of the `Context`. `se_sql` 
 `{value}` for the metric's own aggregate.
 
 An estimate (`estimate_sql`) is an aggregate over all rows of a group, labelled or not; its own
-window helpers (`estimate_row_sql`) see `{group}` as the group's rows regardless of labels.
+window helpers (`estimate_row_sql`) see `{group}` as the group's rows regardless of labels. A
+rank-based estimate instead aggregates the group's score levels (`estimate_over="score_levels"`,
+`SCORE_LEVELS`): one narrow row per distinct score, which its window helpers sort.
 """
 
 from __future__ import annotations
@@ -55,7 +57,15 @@ from typing import Literal
 
 from perf_pipeline.config import Task
 
-__all__ = ["ECE_BINS", "METRICS", "Context", "Metric", "metric_direction"]
+__all__ = [
+    "ECE_BINS",
+    "METRICS",
+    "SCORE_LEVELS",
+    "Context",
+    "Metric",
+    "ScoreLevels",
+    "metric_direction",
+]
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,30 @@ RowSql = tuple[tuple[str, str], ...] | Callable[[Context], tuple[tuple[str, str]
 
 
 @dataclass(frozen=True)
+class ScoreLevels:
+    """A task's score levels: per group, one row per distinct non-NULL `score` (a row column)
+    with the `sums` aggregated over the rows that share it, named as the estimates read them.
+
+    Rank-based estimates need the rows in score order, and all they read of a row is its score
+    and its calibrated weight. Sorting the levels (a few columns, at most one row per distinct
+    score) instead of the rows (every column as payload) costs a fraction: tied scores share a
+    rank anyway, so nothing is lost by merging them first.
+    """
+
+    score: str
+    sums: tuple[tuple[str, str], ...]
+
+
+# Binary: rows and expected positives (summed calibrated scores) at each raw score.
+SCORE_LEVELS: dict[Task, ScoreLevels] = {
+    Task.BINARY_CLASSIFICATION: ScoreLevels(
+        score="p",
+        sums=(("level_rows", "CAST(count(*) AS DOUBLE)"), ("level_pos", "sum(p_cal)")),
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Metric:
     """One performance metric, defined once.
 
@@ -83,6 +117,9 @@ class Metric:
       but partitioned over all the group's rows. An estimate's interval is the reference's
       sampling error when the calibration carries one for it (±z·se_unit/√n, clipped to
       `estimate_range`), else Wilson on `estimate_n_sql` for proportions.
+    - `estimate_over`: "rows" (the default), or "score_levels": `estimate_sql` then aggregates
+      the group's score levels (`SCORE_LEVELS` of the task) and `estimate_row_sql` are window
+      helpers over those levels, `{group}` their group. For estimates that rank by score.
     - `row_sql`: per-row helper columns the aggregate needs (window functions allowed, with
       `{group}` standing for the group's partition columns), so rank-based metrics stay one entry.
     - `scope`: "labelled" metrics run over a group's labelled rows; "all" ones over all its rows
@@ -103,6 +140,7 @@ class Metric:
     estimate_sql: SqlText | None = None
     estimate_n_sql: str | None = None
     estimate_row_sql: RowSql = ()
+    estimate_over: Literal["rows", "score_levels"] = "rows"
     row_sql: RowSql = ()
     scope: Literal["labelled", "all"] = "labelled"
     across_groups: str | None = None
@@ -115,6 +153,8 @@ class Metric:
             raise ValueError(f"proportion metric {self.name!r} needs estimate_n_sql")
         if self.kind == "proportion" and self.se_sql:
             raise ValueError(f"proportion metric {self.name!r} uses the Wilson interval")
+        if self.estimate_over == "score_levels" and self.task not in SCORE_LEVELS:
+            raise ValueError(f"metric {self.name!r}: task {self.task} has no score levels")
         if "{k}" not in self.name and any("{k}" in text for text in self._texts()):
             # Only a name with `{k}` is repeated per cutoff; elsewhere `{k}` has no one value.
             raise ValueError(f"metric {self.name!r} uses {{k}} in its SQL but not in its name")
@@ -204,30 +244,33 @@ ECE_BINS = 10
 _EXPECTED_TP = "coalesce(sum(p_cal) FILTER (WHERE yhat_threshold), 0)"
 _EXPECTED_TN = "coalesce(sum(1 - p_cal) FILTER (WHERE NOT yhat_threshold), 0)"
 _SCORED_PREDICTED_POS = "count(p_cal) FILTER (WHERE yhat_threshold)"
-# The estimates' score order: every row of the group (labelled or not), by the raw score, which
-# is what the realized AUCs rank by (the calibration is monotone, so it only adds ties).
-_EST_ORDER = "PARTITION BY {group} ORDER BY p DESC NULLS LAST"
-# All three share one sort (a frame other than the default, such as EXCLUDE GROUP, would sort
-# again: 0.4 s more per million rows and grouping). `est_ties` = rows scored like this one.
-_EST_SCORE_ROWS = (
-    ("est_rows_at_or_above", f"count(p) OVER ({_EST_ORDER})"),
-    ("est_pos_at_or_above", f"sum(p_cal) OVER ({_EST_ORDER})"),
-    ("est_ties", f"count(p) OVER ({_EST_ORDER}) - rank() OVER ({_EST_ORDER}) + 1"),
+# The rank-based estimates (roc_auc, pr_auc) read the group's score levels (`SCORE_LEVELS`): one
+# row per distinct raw score `p` (the realized AUCs' order; the calibration is monotone, so tied
+# scores share one calibrated value) with `level_rows`, its rows, and `level_pos`, their summed
+# p_cal: the expected positives at that score. Sorting these narrow levels instead of every wide
+# row is what keeps the two estimates cheap on a large day (and very cheap when scores repeat).
+# Both window sums share one sort. The levels of a group are distinct scores, so a running ROWS
+# frame already takes in the whole tie; it needs no search for peers, as RANGE would.
+_LEVEL_ORDER = "PARTITION BY {group} ORDER BY p DESC ROWS UNBOUNDED PRECEDING"
+_EST_LEVEL_ROWS = (
+    ("est_rows_at_or_above", f"sum(level_rows) OVER ({_LEVEL_ORDER})"),
+    ("est_pos_at_or_above", f"sum(level_pos) OVER ({_LEVEL_ORDER})"),
 )
 # Weighted Mann-Whitney: every row is a positive of weight p_cal and a negative of weight
 # 1 - p_cal; each negative weight meets the positive weight scored above it, tied scores counted
 # half. Equals sklearn's roc_auc_score over the rows doubled, labels 1 and 0, weights p_cal and
-# 1 - p_cal, which is the expected-TPR-against-expected-FPR curve NannyML integrates. The
-# positive weight tied with a row is est_ties·p_cal: tied scores have one calibrated value.
+# 1 - p_cal, which is the expected-TPR-against-expected-FPR curve NannyML integrates. Per level:
+# its negative weight (level_rows - level_pos) meets the positive weight above it plus half its
+# own.
 _EST_AUC = (
-    "sum((1 - p_cal) * (2 * est_pos_at_or_above - est_ties * p_cal) / 2) "
-    "FILTER (WHERE p IS NOT NULL) / NULLIF(sum(p_cal) * sum(1 - p_cal), 0)"
+    "sum((level_rows - level_pos) * (est_pos_at_or_above - level_pos / 2)) "
+    "/ NULLIF(sum(level_pos) * sum(level_rows - level_pos), 0)"
 )
 # Average precision with each row's expected positive weight: sum over rows of
-# p_cal * (expected positives at or above / rows at or above), over the expected positives.
+# p_cal * (expected positives at or above / rows at or above), over the expected positives; the
+# rows of one level share both counts, so per level the weight is level_pos.
 _EST_PR_AUC = (
-    "sum(p_cal * est_pos_at_or_above / est_rows_at_or_above) FILTER (WHERE p IS NOT NULL) "
-    "/ NULLIF(sum(p_cal), 0)"
+    "sum(level_pos * est_pos_at_or_above / est_rows_at_or_above) / NULLIF(sum(level_pos), 0)"
 )
 # Labelled positives and negatives that carry a score: the two samples AUC compares.
 _P = "CAST(count_if(y AND p IS NOT NULL) AS DOUBLE)"
@@ -326,7 +369,8 @@ _BINARY = (
         bounds=(0.0, 1.0),
         row_sql=_SCORE_ROWS,
         estimate_sql=_EST_AUC,
-        estimate_row_sql=_EST_SCORE_ROWS,
+        estimate_row_sql=_EST_LEVEL_ROWS,
+        estimate_over="score_levels",
     ),
     Metric(
         "log_loss",
@@ -367,7 +411,8 @@ _BINARY = (
         bounds=(0.0, 1.0),
         row_sql=_SCORE_ROWS,
         estimate_sql=_EST_PR_AUC,
-        estimate_row_sql=_EST_SCORE_ROWS,
+        estimate_row_sql=_EST_LEVEL_ROWS,
+        estimate_over="score_levels",
     ),
     Metric(
         "brier",
