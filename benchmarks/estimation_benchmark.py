@@ -1,11 +1,15 @@
 """Confidence-based performance estimation: its cost on a large day and its accuracy.
 
 1. Cost: a seeded day of N binary predictions (one segment column, no label landed) as Parquet,
-   the performance step (`compute_performance` over a DuckDB view of it) timed three ways, each
-   the median of `--repeats` runs: without any estimate (the registry's `estimate_sql` removed),
-   with the estimates on raw scores, and with CBPE (scores calibrated through the stored
-   isotonic curve, intervals from the reference's sampling error). The calibration is fitted
-   once beforehand, as the pipeline does on first use of a reference.
+   the performance step (`compute_performance` over a DuckDB view of it) timed four ways, each
+   the median of `--repeats` runs taken in turn (one run of each per round, so a busy machine
+   weighs on all alike): without any estimate (the registry's `estimate_sql` removed), with the
+   estimates on raw scores, with CBPE (scores calibrated through the stored isotonic curve,
+   intervals from the reference's sampling error), and with CBPE as it was before its roc_auc
+   and pr_auc read score levels (their window helpers over every wide row, `_ROW_WINDOWS`).
+   Twice: continuous scores (about one level per row) and the same scores rounded to 3
+   decimals (ties, as logged scores often have). The calibration is fitted once beforehand,
+   as the pipeline does on first use of a reference.
 2. Accuracy: a 30-day stream of 5,000 rows a day whose scores are mis-calibrated (score =
    p³ for the true probability p), reference of 20,000 rows; mean absolute error of each
    estimate against the realized metric (scikit-learn on the withheld labels), CBPE beside the
@@ -65,48 +69,94 @@ def _calibration(con: duckdb.DuckDBPyConnection, rng: np.random.Generator) -> Da
     return DayCalibration(curves=curves, se_units=fitted["se_units"])
 
 
-def _timed(con, calibrations, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        compute_performance(con, MODEL, "day", calibrations)
-        times.append(time.perf_counter() - start)
-    return times
+# The estimated roc_auc and pr_auc as they were computed before the score levels: window
+# helpers over every row of the group (the wide `ranked` relation), ties through rank().
+_ROW_ORDER = "PARTITION BY {group} ORDER BY p DESC NULLS LAST"
+_ROW_WINDOWS = (
+    ("est_rows_at_or_above", f"count(p) OVER ({_ROW_ORDER})"),
+    ("est_pos_at_or_above", f"sum(p_cal) OVER ({_ROW_ORDER})"),
+    ("est_ties", f"count(p) OVER ({_ROW_ORDER}) - rank() OVER ({_ROW_ORDER}) + 1"),
+)
+_ROW_ESTIMATES = {
+    "roc_auc": "sum((1 - p_cal) * (2 * est_pos_at_or_above - est_ties * p_cal) / 2) "
+    "FILTER (WHERE p IS NOT NULL) / NULLIF(sum(p_cal) * sum(1 - p_cal), 0)",
+    "pr_auc": "sum(p_cal * est_pos_at_or_above / est_rows_at_or_above) "
+    "FILTER (WHERE p IS NOT NULL) / NULLIF(sum(p_cal), 0)",
+}
 
 
-def _without_estimates() -> dict:
+def _variants(calibration: DayCalibration) -> dict[str, tuple[tuple, dict | None]]:
+    """Name -> (the binary registry entries to run with, the calibrations)."""
+    current = registry.METRICS[Task.BINARY_CLASSIFICATION]
+    over_rows = tuple(
+        replace(
+            m,
+            estimate_sql=_ROW_ESTIMATES[m.name],
+            estimate_row_sql=_ROW_WINDOWS,
+            estimate_over="rows",
+        )
+        if m.name in _ROW_ESTIMATES
+        else m
+        for m in current
+    )
+    calibrated = {None: calibration}
+    return {
+        "no estimates": (tuple(replace(m, estimate_sql=None) for m in current), None),
+        "raw-score estimates": (current, None),
+        "CBPE, AUCs over rows": (over_rows, calibrated),
+        "CBPE": (current, calibrated),
+    }
+
+
+def _interleaved(con, variants: dict, repeats: int) -> dict[str, list[float]]:
+    """Each variant once per round, `repeats` rounds; the registry is restored afterwards."""
     task = Task.BINARY_CLASSIFICATION
     original = registry.METRICS[task]
-    registry.METRICS[task] = tuple(replace(m, estimate_sql=None) for m in original)
-    return {task: original}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for _ in range(repeats):
+            for name, (entries, calibrations) in variants.items():
+                registry.METRICS[task] = entries
+                start = time.perf_counter()
+                compute_performance(con, MODEL, "day", calibrations)
+                times[name].append(time.perf_counter() - start)
+    finally:
+        registry.METRICS[task] = original
+    return times
 
 
 def cost(rows: int, repeats: int) -> None:
     rng = np.random.default_rng(0)
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     calibration = _calibration(con, rng)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "day.parquet"
-        con.register("frame", _rows(rng, rows, labelled=False))
-        con.execute(f"COPY frame TO '{path}' (FORMAT parquet)")
-        con.unregister("frame")
-        con.execute(f"CREATE VIEW day AS SELECT * FROM read_parquet('{path}')")
-        saved = _without_estimates()
-        try:
-            none = _timed(con, None, repeats)
-        finally:
-            registry.METRICS.update(saved)
-        raw = _timed(con, None, repeats)
-        cbpe = _timed(con, {None: calibration}, repeats)
+    frame = _rows(rng, rows, labelled=False)
     breakpoints = len(calibration.curves["score"][0])
-    print(f"\n{rows:,} rows, 1 segment column (3 values), {breakpoints} calibration breakpoints")
-    for name, times in (("no estimates", none), ("raw-score estimates", raw), ("CBPE", cbpe)):
+    for scores, day in (("continuous", frame), ("rounded to 3 decimals", _rounded(frame))):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "day.parquet"
+            con.register("frame", day)
+            con.execute(f"COPY frame TO '{path}' (FORMAT parquet)")
+            con.unregister("frame")
+            con.execute(f"CREATE OR REPLACE VIEW day AS SELECT * FROM read_parquet('{path}')")
+            times = _interleaved(con, _variants(calibration), repeats)
         print(
-            f"  {name:20s} median {statistics.median(times):.3f} s "
-            f"(min {min(times):.3f}, max {max(times):.3f})"
+            f"\n{rows:,} rows, scores {scores} ({day['score'].nunique():,} distinct), "
+            f"1 segment column (3 values), {breakpoints} calibration breakpoints"
         )
-    extra = statistics.median(cbpe) - statistics.median(none)
-    print(f"  CBPE beyond the step without estimates: {extra:.3f} s")
+        for name, runs in times.items():
+            print(
+                f"  {name:22s} median {statistics.median(runs):.3f} s "
+                f"(min {min(runs):.3f}, max {max(runs):.3f})"
+            )
+        base = statistics.median(times["no estimates"])
+        for name in ("CBPE, AUCs over rows", "CBPE"):
+            extra = statistics.median(times[name]) - base
+            print(f"  {name} beyond the step without estimates: {extra:.3f} s")
+
+
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(score=frame["score"].round(3))
 
 
 def _realized(rows: pd.DataFrame) -> dict[str, float]:
