@@ -56,7 +56,7 @@ ALL = "__all__"
 # is the slowest step of a run.
 STAGES = ("reference", "predictions", "labels", "data_quality", "performance", "drift", "alerts")
 
-pytestmark = pytest.mark.slow  # three scenarios of real runs, about 20 s each
+pytestmark = pytest.mark.slow  # three scenarios of real runs: 30 s or more together
 
 
 def _days(count: int) -> list[dt.date]:
