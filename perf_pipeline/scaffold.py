@@ -67,6 +67,7 @@ min_labelled_rows: 100               # fewer labels than this on a day: reported
 estimation:                          # the estimate against the final realized value
   window_days: 14                    # judged over this many of the latest final days
   max_miss_rate_p: 0.01              # warn when misses of the 95 % interval are this unlikely
+  alert: false                       # true: an estimator_quality alert, not only a log warning
 thresholds:                          # metric: {min, max, max_drop}
   <threshold>
   drift_share: {max: 0.5}            # the dataset drifts (and alerts) when share >= max

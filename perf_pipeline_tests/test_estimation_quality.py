@@ -51,7 +51,9 @@ MODELS = """models:
 {estimation}"""
 
 
-def _configure(paths: DataPaths, estimation: str = "") -> ModelConfig:
+def _configure(
+    paths: DataPaths, estimation: str = "    estimation: {alert: true}\n"
+) -> ModelConfig:
     text = MODELS.format(start=(FIRST - dt.timedelta(days=5)).isoformat(), estimation=estimation)
     paths.models_file.write_text(text, encoding="utf-8")
     return load_models(paths.models_file)["m"]
@@ -224,7 +226,9 @@ def test_the_window_is_configurable_and_trips_on_misses_alone(root: DataPaths) -
     """Realized values just outside (2.5 standard errors) from day 10, a 7-day window: days
     7, 10 and 11 miss in the window ending day 11 (P(X >= 3 | 7) = 0.0038), while the mean
     error stays under 2 standard errors."""
-    model = _configure(root, "    estimation: {window_days: 7, max_miss_rate_p: 0.01}\n")
+    model = _configure(
+        root, "    estimation: {window_days: 7, max_miss_rate_p: 0.01, alert: true}\n"
+    )
     zs = _drifting(10, 2.5)
     _write_days(root, zs)
 
@@ -393,3 +397,22 @@ def test_binomial_tail_matches_scipy() -> None:
     assert fewest_tripping_misses(14, 0.01) == 4
     assert fewest_tripping_misses(7, 0.01) == 3
     assert fewest_tripping_misses(2, 0.001) is None  # even 2 misses of 2: p = 0.0025
+
+
+def test_by_default_a_broken_estimator_is_a_logged_warning_not_an_alert(
+    root: DataPaths, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`estimation.alert` is off unless set: the same judgement, in the log and the table."""
+    model = _configure(root, "")
+    assert model.estimation.alert is False
+    _write_days(root, _drifting(10, 8.0))
+
+    with caplog.at_level("WARNING"):
+        _materialize(root, model, DAYS[0], DAYS[-1], tmp_path / "home")
+
+    assert _estimator_alerts(root).empty
+    assert f"m {DAYS[13]}: the accuracy estimate" in caplog.text
+    rows = connect().execute(
+        f"SELECT count(*) FROM {read_files_sql(day_files(root, 'estimation_quality', 'm', DAYS))}"
+    )
+    assert rows.fetchall()[0][0] > 0

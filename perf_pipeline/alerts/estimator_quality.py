@@ -214,5 +214,15 @@ def judge_estimator_quality(
     estimation_quality.write_days(con, paths, model, days, today)
     history = estimation_quality.read_through(con, paths, model.model_id, max(days))
     alerts = estimator_quality_alerts(model, history, days)
+    if not model.estimation.alert:
+        # Judged and logged, not alerted: the alerts file is written empty so a switch from
+        # on to off leaves no alert behind.
+        import dagster as dg
+
+        logger = dg.get_dagster_logger()
+        for alert in alerts:
+            logger.warning(alert.message)
+        write_alerts(con, paths, model.model_id, days, [], WRITER)
+        return []
     write_alerts(con, paths, model.model_id, days, alerts, WRITER)
     return alerts

@@ -139,6 +139,13 @@ class EstimationSettings(_Strict):
         "so many of the window's days that a calibrated estimator would miss that often with "
         "probability below this (binomial test against a 5 % miss rate).",
     )
+    alert: bool = Field(
+        default=False,
+        description="Raise the warning as an `estimator_quality` alert (sent to the channels). "
+        "Off by default: the judgement is a warning in the run's log and rows of "
+        "`estimation_quality`, since a partly labelled final day can miss by chance more often "
+        "than the band allows; turn it on once the band has proved itself on your data.",
+    )
 
 
 Severity = Literal["error", "warning", "off"]

@@ -42,7 +42,8 @@ def run_gate(
 def clear_downstream(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> None:
-    """Empty `performance` and `drift` partitions, no regression alerts, no report for `days`.
+    """Empty `performance`, `drift` and `estimation_quality` partitions, no regression or
+    estimator alerts, no report for `days`.
 
     Empty files, not missing ones: the lake's writers replace a day by rewriting its file, and an
     empty file is how a re-run says "this day has nothing now".
@@ -51,14 +52,19 @@ def clear_downstream(
         return
     import pandas as pd
 
+    from perf_pipeline.alerts.estimator_quality import WRITER as ESTIMATOR_WRITER
     from perf_pipeline.alerts.records import write_alerts
     from perf_pipeline.schemas import DRIFT, PERFORMANCE
     from perf_pipeline.tables import drift as drift_table
+    from perf_pipeline.tables import estimation_quality
     from perf_pipeline.tables import performance as performance_table
 
     performance_table.write_days(con, paths, model, days, pd.DataFrame(columns=list(PERFORMANCE)))
     drift_table.write_days(con, paths, model, days, pd.DataFrame(columns=list(DRIFT)))
     write_alerts(con, paths, model.model_id, days, [], REGRESSIONS_WRITER)
+    # With performance emptied, the estimator's rows of these days are empty too.
+    estimation_quality.write_days(con, paths, model, days)
+    write_alerts(con, paths, model.model_id, days, [], ESTIMATOR_WRITER)
     for day in days:
         paths.report_file(model.model_id, day).unlink(missing_ok=True)
 
