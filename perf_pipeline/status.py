@@ -36,7 +36,7 @@ def _print_summary(con: DuckDBPyConnection, paths: DataPaths) -> None:
             if has_files(paths, table)
             else 0
         )
-        print(f"  {table:<13} {rows:>10,} rows")
+        print(f"  {table:<19} {rows:>10,} rows")
     print("\nAlerts fired:")
     if has_files(paths, "alerts"):
         _print_frame(
