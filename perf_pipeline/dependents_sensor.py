@@ -18,17 +18,11 @@ from dagster._core.events import DagsterEventType
 from perf_pipeline.assets.common import asset_key
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.names import dagster_name
+from perf_pipeline.sensors import partition_day
 from perf_pipeline.stages.dependents import contiguous_ranges, days_reading
 
 PAGE = 1000
 RECOMPUTED_STAGES = ("data_quality", "performance", "drift", "report", "alerts")
-
-
-def _day(partition_key: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(partition_key) if partition_key else None
-    except ValueError:
-        return None
 
 
 def stale_days(
@@ -75,7 +69,7 @@ def build_dependent_days_sensor(model: ModelConfig, job_name: str) -> dg.SensorD
         context.update_cursor(str(records[-1].storage_id))
         changes: dict[dt.date, int] = {}
         for record in records:
-            day = _day(record.partition_key)
+            day = partition_day(record.partition_key)
             if day is not None:
                 changes[day] = max(changes.get(day, 0), record.storage_id)
         stale = stale_days(context.instance, model, changes)

@@ -36,13 +36,13 @@ def _new_partitions(
         ).records
         for record in records:
             cursors[name] = max(cursors.get(name, 0), record.storage_id)
-            day = _day(record.partition_key)
+            day = partition_day(record.partition_key)
             if day is not None:
                 touched.add((key.path[0], day))
     return touched
 
 
-def _day(partition_key: str | None) -> dt.date | None:
+def partition_day(partition_key: str | None) -> dt.date | None:
     """The day of a daily partition; None for an unpartitioned or otherwise partitioned asset
     (a user's tagged asset may be weekly or static: its alerts are found by their own days)."""
     try:
