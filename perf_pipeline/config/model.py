@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from perf_pipeline.config.review import ReviewSettings
+
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 # Validation context key: `load_models` runs the whole-file rules itself, so it can report every
 # problem with its key path; the model validator then skips its own, shorter checks.
@@ -261,6 +263,7 @@ class ModelConfig(_Strict):
         default_factory=EstimationSettings,
         description="Tracking of the estimator against the final realized values.",
     )
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @model_validator(mode="before")
     @classmethod
