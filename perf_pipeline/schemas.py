@@ -60,6 +60,11 @@ ALERTS = {
     "status": "VARCHAR",
     "first_seen_at": "TIMESTAMPTZ",
     "message": "VARCHAR",
+    # The lifecycle (`perf_pipeline.alerts.lifecycle`): NULL in the lake files, filled by the
+    # `alerts` view from the alert's incident (its id, the latest breach's time, when it ended).
+    "incident_id": "VARCHAR",
+    "last_seen_at": "TIMESTAMPTZ",
+    "resolved_at": "TIMESTAMPTZ",
 }
 
 INGEST_LOG = {
@@ -74,4 +79,40 @@ INGEST_LOG = {
     "extra_columns": "VARCHAR",
     # JSON list of {"path", "why"}: landing paths not read (links, misnamed or nested folders).
     "skipped": "VARCHAR",
+}
+
+# One row per incident: consecutive breaches of one (model, kind, metric_or_column), notified
+# once, resolved after `lifecycle.resolve_after_days` clean judged days (`alerts.lifecycle`).
+INCIDENTS = {
+    "incident_id": "VARCHAR",
+    "model_id": "VARCHAR",
+    "kind": "VARCHAR",
+    "metric_or_column": "VARCHAR",
+    "severity": "VARCHAR",
+    "status": "VARCHAR",
+    "first_date": "DATE",
+    "last_date": "DATE",
+    "breach_days": "BIGINT",
+    "first_seen_at": "TIMESTAMPTZ",
+    "last_seen_at": "TIMESTAMPTZ",
+    "resolved_on": "DATE",
+    "resolved_at": "TIMESTAMPTZ",
+    "resolved_by": "VARCHAR",
+    "snoozed_until": "DATE",
+    "note": "VARCHAR",
+    "message": "VARCHAR",
+}
+
+# What people decided about an incident (`perf-pipeline alerts ack|snooze|resolve`): one row per
+# incident, the latest decision (`alerts.state`).
+ALERT_STATE = {
+    "incident_id": "VARCHAR",
+    "model_id": "VARCHAR",
+    "kind": "VARCHAR",
+    "metric_or_column": "VARCHAR",
+    "status": "VARCHAR",
+    "snoozed_until": "DATE",
+    "resolved_through": "DATE",
+    "note": "VARCHAR",
+    "updated_at": "TIMESTAMPTZ",
 }

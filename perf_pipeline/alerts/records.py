@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import duckdb
@@ -15,6 +16,9 @@ import duckdb
 from perf_pipeline.lake import day_files, read_files_sql, write_frame_partitions
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import ALERTS
+
+# An alert's stored status unless its writer says otherwise (see `write_alerts`).
+OPEN = "open"
 
 
 def alert_id(model_id: str, day: dt.date, kind: str, subject: str) -> str:
@@ -58,8 +62,15 @@ def write_alerts(
     days: list[dt.date],
     alerts: list[Alert],
     writer: str,
+    statuses: Mapping[str, str] | None = None,
 ) -> dict[dt.date, int]:
-    """Replace this writer's alert file of each day; an alert keeps its first-seen time."""
+    """Replace this writer's alert file of each day; an alert keeps its first-seen time.
+
+    `statuses` gives an alert's stored `status` by id where it is not `open` (an estimated
+    alert's verdict, `confirmed` / `not_confirmed`). The lifecycle (acknowledged, snoozed,
+    resolved) is not stored here: it belongs to the alert's incident, and the `alerts` view
+    reads it from there, so a re-run of a day never undoes what a person decided.
+    """
     import pandas as pd
 
     seen = _first_seen(con, paths, model_id, days)
@@ -69,7 +80,7 @@ def write_alerts(
             {
                 **asdict(a),
                 "alert_id": a.alert_id,
-                "status": "open",
+                "status": (statuses or {}).get(a.alert_id, OPEN),
                 "first_seen_at": seen.get(a.alert_id, now),
             }
             for a in alerts
