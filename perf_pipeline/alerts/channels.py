@@ -5,6 +5,9 @@ a `send` method; `register_channel` makes the kind usable from the models file. 
 nothing of Dagster or of delivery bookkeeping: `perf_pipeline.alerts.delivery` decides what is
 new for each channel and records what was sent, so every channel gets exactly-once delivery
 without writing any of it.
+
+Shipped kinds beside `log`: `webhook`, `slack` and `email` (modules `webhook`, `slack`, `mail`
+of this package), all rendering their text with `perf_pipeline.alerts.messages`.
 """
 
 from __future__ import annotations
@@ -14,24 +17,34 @@ import json
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from perf_pipeline.alerts.channel_filter import SEVERITIES, WARNING, AlertFilter
 from perf_pipeline.paths import DataPaths
 
 CHANNEL_KINDS: dict[str, type[Channel]] = {}
 
 
 class ChannelConfigError(ValueError):
-    """A `notifications:` entry cannot be used; the message names the entry and the problem."""
+    """A `notifications:` entry cannot be used; the message names the entry and the problem.
+
+    `key` is the option at fault, when there is one: `build_channel` then names it as
+    `notifications[i].<key>`.
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class Channel(ABC):
     """One destination for alerts. Subclasses set `kind` and implement `send`.
 
-    `options` are the entry's keys from `models.yaml` other than `kind`, `name` and `models`;
-    a channel validates them in `__init__` and raises `ChannelConfigError` naming the key.
+    `options` are the entry's keys from `models.yaml` other than `kind`, `name`, `models` and
+    `min_severity`; a channel validates them in `__init__` and raises `ChannelConfigError`
+    with the `key` at fault.
     """
 
     kind: ClassVar[str]
@@ -126,10 +139,30 @@ class LogChannel(Channel):
         append_json_lines(self.paths.alerts_log, [{**a, "notified_at": now} for a in alerts])
 
 
+# Kinds that ship with the pipeline, each in its own module, registered on first use so that
+# importing this module (which they import) stays light and free of cycles.
+_BUILT_IN_KIND_MODULES = (
+    "perf_pipeline.alerts.webhook",
+    "perf_pipeline.alerts.slack",
+    "perf_pipeline.alerts.mail",
+)
+_ENTRY_KEYS = ("kind", "name", "models", "min_severity")
+
+
+def register_built_in_kinds() -> None:
+    """Import the modules of the shipped kinds (`webhook`, `slack`, `email`) once."""
+    import importlib
+
+    for module in _BUILT_IN_KIND_MODULES:
+        importlib.import_module(module)
+
+
 def build_channel(
     paths: DataPaths, entry: Mapping[str, Any], position: int
-) -> tuple[Channel, Callable[[str], bool]]:
-    """A channel from one `notifications:` entry, with the filter of the models it serves."""
+) -> tuple[Channel, AlertFilter]:
+    """A channel from one `notifications:` entry, with the filter of the alerts it wants
+    (its `models`, its `min_severity`)."""
+    register_built_in_kinds()
     kind = entry.get("kind")
     where = f"notifications[{position}]"
     if kind not in CHANNEL_KINDS:
@@ -144,10 +177,16 @@ def build_channel(
         isinstance(models, list) and all(isinstance(m, str) for m in models)
     ):
         raise ChannelConfigError(f"{where}.models: expected a list of model ids, not {models!r}")
-    options = {k: v for k, v in entry.items() if k not in ("kind", "name", "models")}
+    min_severity = entry.get("min_severity", WARNING)
+    if min_severity not in SEVERITIES:
+        raise ChannelConfigError(
+            f"{where}.min_severity: expected one of {', '.join(SEVERITIES)}, not {min_severity!r}"
+        )
+    options = {k: v for k, v in entry.items() if k not in _ENTRY_KEYS}
     try:
         channel = CHANNEL_KINDS[kind](paths, name, options)
     except ChannelConfigError as exc:
-        raise ChannelConfigError(f"{where}: {exc}") from exc
-    wanted = set(models) if models is not None else None
-    return channel, (lambda model_id: wanted is None or model_id in wanted)
+        at = f"{where}.{exc.key}" if exc.key else where
+        raise ChannelConfigError(f"{at}: {exc}") from exc
+    wanted = frozenset(models) if models is not None else None
+    return channel, AlertFilter(wanted, min_severity)
