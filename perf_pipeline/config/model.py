@@ -67,14 +67,57 @@ class Reference(_Strict):
         return self
 
 
+class Band(_Strict):
+    """A statistical band: where the metric normally lies, mean ± `sigma` standard deviations.
+
+    `reference`: the metric over chunks of the reference as large as the judged day
+    (`perf_pipeline.alerts.bands`); `trailing`: the final realized values of the `days` days
+    before (only the same weekday as the judged day with `same_weekday`). The band alerts on
+    the metric's bad side only (below it for roc_auc, above it for mae).
+    """
+
+    sigma: float = Field(default=3.0, gt=0, description="Half-width in standard deviations.")
+    baseline: Literal["reference", "trailing"] = "reference"
+    days: int = Field(
+        default=28,
+        ge=3,
+        le=366,
+        description="Trailing baseline: how many days (or, with same_weekday, weeks) back.",
+    )
+    same_weekday: bool = Field(
+        default=False, description="Trailing baseline: only days on the judged day's weekday."
+    )
+
+
 class MetricThreshold(_Strict):
     """Bounds for one metric. `max_drop` is the largest tolerated worsening against the
     reference value, measured in the metric's bad direction (a fall for roc_auc, a rise for mae).
+
+    `band`, `require_ci`, `persist_days` and `severity` decide when a breach is worth an alert
+    (`perf_pipeline.alerts.regressions`).
     """
 
     min: float | None = None
     max: float | None = None
     max_drop: float | None = Field(default=None, ge=0)
+    band: Band | None = None
+    require_ci: bool = Field(
+        default=False,
+        description="Alert only when the metric's 95 % interval (ci_low, ci_high) lies wholly "
+        "past the bound it breaks; a metric row without an interval then never alerts.",
+    )
+    persist_days: int = Field(
+        default=1,
+        ge=1,
+        le=90,
+        description="Alert only when the bound was broken on this many consecutive days "
+        "(the judged day and the ones before it); a day with nothing to judge breaks the run.",
+    )
+    severity: Literal["warning", "critical"] | None = Field(
+        default=None,
+        description="Severity of this threshold's alerts; default critical for realized "
+        "performance, warning for estimated performance and drift.",
+    )
 
 
 class DriftSettings(_Strict):
@@ -93,6 +136,13 @@ class DriftSettings(_Strict):
     thresholds: dict[str, float] = Field(default_factory=dict)
     # Many columns are tested each day; off by default so the numbers match Evidently's.
     multiple_testing: Literal["benjamini_hochberg"] | None = None
+    min_psi: float | None = Field(
+        default=None,
+        gt=0,
+        description="Effect-size floor for drift alerts: a column counts towards the alert's "
+        "share of drifted columns only when the drift table calls it drifted (its own method's "
+        "p-value or distance) and its `psi` is >= this. The table itself is unchanged.",
+    )
 
 
 class LabelSettings(_Strict):

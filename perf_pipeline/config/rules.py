@@ -16,7 +16,12 @@ import difflib
 from collections.abc import Iterable
 
 from perf_pipeline.config import choices
-from perf_pipeline.config.model import ModelConfig, Task, canonical_class_text
+from perf_pipeline.config.model import (
+    MetricThreshold,
+    ModelConfig,
+    Task,
+    canonical_class_text,
+)
 from perf_pipeline.config.yaml_source import Problem
 
 
@@ -136,7 +141,52 @@ def _threshold_problems(model: ModelConfig) -> list[Problem]:
             )
         if bounds.min is not None and bounds.max is not None and bounds.min > bounds.max:
             problems.append(Problem(loc, f"min {bounds.min} is above max {bounds.max}"))
+        if metric != choices.DRIFT_SHARE and metric in valid:
+            problems += _evidence_problems(model, metric, bounds)
     return [*problems, *_drift_share_problems(model)]
+
+
+def _evidence_problems(model: ModelConfig, metric: str, bounds: MetricThreshold) -> list[Problem]:
+    """The alerting settings of a metric's threshold that cannot work as written."""
+    loc = ("thresholds", metric)
+    problems = []
+    if all(b is None for b in (bounds.min, bounds.max, bounds.max_drop, bounds.band)):
+        problems.append(
+            Problem(loc, "sets no bound: give at least one of min, max, max_drop or band")
+        )
+    band = bounds.band
+    if band is not None and band.baseline == "reference" and model.reference.source != "file":
+        problems.append(
+            Problem(
+                (*loc, "band", "baseline"),
+                "'reference' needs a reference file (reference.source: file); this model's "
+                "reference is a trailing window, so use baseline: trailing",
+            )
+        )
+    if bounds.require_ci and metric not in _metrics_with_interval(model):
+        problems.append(
+            Problem(
+                (*loc, "require_ci"),
+                f"{metric!r} has no confidence interval (ci_low/ci_high are NULL), so its "
+                "alerts could never clear it; remove require_ci or pick a metric with one: "
+                + ", ".join(sorted(_metrics_with_interval(model))),
+            )
+        )
+    return problems
+
+
+def _metrics_with_interval(model: ModelConfig) -> set[str]:
+    """The metrics whose realized rows carry an interval: proportions (Wilson) and those with
+    a standard error in the registry."""
+    from perf_pipeline.metrics.registry import METRICS, Context
+
+    ctx = Context(cutoffs=tuple(model.k), classes=tuple(str(c) for c in model.classes))
+    return {
+        concrete.name
+        for entry in METRICS.get(model.task, ())
+        for concrete in entry.concrete(ctx)
+        if concrete.kind == "proportion" or concrete.se_sql is not None
+    }
 
 
 def _drift_share_problems(model: ModelConfig) -> list[Problem]:
@@ -147,6 +197,14 @@ def _drift_share_problems(model: ModelConfig) -> list[Problem]:
     problems = []
     if bounds.min is not None or bounds.max_drop is not None:
         problems.append(Problem(loc, "only 'max' applies to drift_share (a share of columns)"))
+    if bounds.band is not None or bounds.require_ci:
+        problems.append(
+            Problem(
+                loc,
+                "band and require_ci do not apply to drift_share (the share has neither a "
+                "baseline nor an interval); persist_days and severity do",
+            )
+        )
     if bounds.max is not None and not 0 < bounds.max <= 1:
         problems.append(Problem((*loc, "max"), f"{bounds.max} is not a share in (0, 1]"))
     elif bounds.max is not None and bounds.max != model.drift.share_threshold:
