@@ -81,6 +81,51 @@ INGEST_LOG = {
     "skipped": "VARCHAR",
 }
 
+# `labels.source` (and `review_labels.source`): where a label came from. Labels read from the
+# landing zone are `log`; a person's label from a returned review file is `review`, kept in
+# `review_labels` so a selected sample never enters the realized metrics (README "Review queue").
+LABEL_SOURCE_LOG = "log"
+LABEL_SOURCE_REVIEW = "review"
+
+# The rows the review queue asked a person to label, per model and day (`perf_pipeline.review`).
+REVIEW_SAMPLE = {
+    "model_id": "VARCHAR",
+    "date": "DATE",
+    "prediction_id": "VARCHAR",
+    "reason": "VARCHAR",
+    "stratum": "VARCHAR",
+    "rank": "BIGINT",
+}
+
+# Labels from returned review files: the labels' columns, `source = 'review'`, and the stratum
+# the prediction was sampled in (NULL for a row the queue did not ask for).
+REVIEW_LABELS = {
+    "model_id": "VARCHAR",
+    "date": "DATE",
+    "prediction_id": "VARCHAR",
+    "label": "VARCHAR",  # DOUBLE for regression models, as in `labels`
+    "label_timestamp": "TIMESTAMPTZ",
+    "arrival_date": "DATE",
+    "prediction_date": "DATE",
+    "source_file": "VARCHAR",
+    "source": "VARCHAR",
+    "stratum": "VARCHAR",
+}
+
+# The review-based metric on the uniform stratum only: accuracy (classifiers) or mae
+# (regression), with its 95 % interval (`interval`: wilson or t).
+REVIEW_ACCURACY = {
+    "model_id": "VARCHAR",
+    "date": "DATE",
+    "metric": "VARCHAR",
+    "value": "DOUBLE",
+    "n": "BIGINT",
+    "ci_low": "DOUBLE",
+    "ci_high": "DOUBLE",
+    "interval": "VARCHAR",
+    "uniform_sampled": "BIGINT",
+}
+
 # One row per incident: consecutive breaches of one (model, kind, metric_or_column), notified
 # once, resolved after `lifecycle.resolve_after_days` clean judged days (`alerts.lifecycle`).
 INCIDENTS = {

@@ -49,6 +49,7 @@ from perf_pipeline.ingest.rules import (
 )
 from perf_pipeline.lake import has_files, read_table_sql, write_partitions
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.schemas import LABEL_SOURCE_LOG
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
 
@@ -59,15 +60,23 @@ _PREDICTION_DATE = f"{INTERNAL_PREFIX}prediction_date"
 _LABEL_TS = f"{INTERNAL_PREFIX}label_ts"
 
 
-def _label_value(model: ModelConfig) -> str:
+def label_value(model: ModelConfig, column: str = "label") -> str:
+    """The stored label from its text in `column`: a number for regression, else a class.
+
+    Shared with the review queue's returned files (`reviewed_label`), so a person's label is
+    typed exactly as a logged one.
+    """
     if model.task is Task.REGRESSION:
-        return "TRY_CAST(label AS DOUBLE)"
-    return canonical_class("label")
+        return f"TRY_CAST({q(column)} AS DOUBLE)"
+    return canonical_class(q(column))
 
 
-def _label_rules(model: ModelConfig) -> list[tuple[str, str]]:
-    """What makes a label unusable, for each task (a null label is caught before)."""
-    label = q("label")
+def label_rules(model: ModelConfig, column: str = "label") -> list[tuple[str, str]]:
+    """What makes a label in `column` unusable, for each task (a null label is caught before).
+
+    Also judges the review queue's `reviewed_label`, so both sources refuse the same values.
+    """
+    label = q(column)
     if model.task is Task.REGRESSION:
         return [
             (f"TRY_CAST({label} AS DOUBLE) IS NULL", "unparseable_label"),
@@ -75,7 +84,7 @@ def _label_rules(model: ModelConfig) -> list[tuple[str, str]]:
         ]
     if model.task is Task.RANKING:
         return [
-            *too_long_rules(["label"], MAX_LIST_CHARS),
+            *too_long_rules([column], MAX_LIST_CHARS),
             (not_item_list(label), "unparseable_label"),
         ]
     if model.task is Task.BINARY_CLASSIFICATION:
@@ -97,7 +106,7 @@ def _rules(model: ModelConfig) -> list[tuple[str, str]]:
             + " AND TRY_CAST(label_timestamp AS TIMESTAMPTZ) IS NULL",
             "unparseable_label_timestamp",
         ),
-        *_label_rules(model),
+        *label_rules(model),
         (f"{q(_KNOWN_ID)} IS NULL", UNKNOWN_PREDICTION_ID),
     ]
 
@@ -178,11 +187,12 @@ def ingest_labels(
         SELECT {quote_literal(model.model_id)} AS model_id,
                {q(DAY)} AS date,
                trim(prediction_id) AS prediction_id,
-               {_label_value(model)} AS label,
+               {label_value(model)} AS label,
                {q(_LABEL_TS)} AS label_timestamp,
                {q(DAY)} AS arrival_date,
                {q(_PREDICTION_DATE)} AS prediction_date,
-               {q(SOURCE_FILE)} AS source_file
+               {q(SOURCE_FILE)} AS source_file,
+               {quote_literal(LABEL_SOURCE_LOG)} AS source
         FROM judged_labels WHERE {q(REASON)} IS NULL ORDER BY {ORDER_IN_LANDING}
         """
     )
