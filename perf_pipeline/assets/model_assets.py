@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from perf_pipeline.assets.alerts import alerts_asset
+from perf_pipeline.assets.dashboard import dashboard_asset
 from perf_pipeline.assets.ingest import labels_asset, predictions_asset
 from perf_pipeline.assets.quality import data_quality_asset
 from perf_pipeline.assets.reference import reference_asset
@@ -27,4 +28,5 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
         table_asset(model, "drift"),
         report_asset(model),
         alerts_asset(model),
+        dashboard_asset(model),
     ]

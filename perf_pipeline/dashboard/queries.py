@@ -1,0 +1,269 @@
+"""What the dashboard and `perf-pipeline status` read, as small aggregated frames.
+
+Every query reads one model's Parquet files through DuckDB (`read_table_sql` with the model id,
+so other models' files are never opened) and returns per-day or per-(day, feature) rows, never
+raw predictions: a year of a model is a few tens of thousands of rows however busy it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from perf_pipeline.config import ModelConfig
+from perf_pipeline.lake import has_files, read_table_sql
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.performance_status import StatusSettings, with_status_sql
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+DRIFT_SHARE = "drift_share"
+DATASET_COLUMN = "__dataset__"
+_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.html$")
+
+
+def shown_metrics(con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig) -> list:
+    """The configured metrics (those with thresholds), in file order; every overall metric in
+    the table when none is configured, so a model without thresholds still shows its numbers."""
+    configured = [m for m in model.thresholds if m != DRIFT_SHARE]
+    if configured or not has_files(paths, "performance", model.model_id):
+        return configured
+    source = read_table_sql(paths, "performance", model.model_id)
+    rows = con.execute(
+        f"SELECT DISTINCT metric FROM {source} WHERE segment_column = '__all__' ORDER BY metric"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _reference_sql(paths: DataPaths, model: ModelConfig) -> str:
+    """`(date, metric, reference)` for every day of `series`: the reference set's value, or for
+    a trailing reference the mean of the window's realized days before it (as the alerts do)."""
+    if model.reference.source == "file":
+        if not has_files(paths, "reference_performance", model.model_id):
+            return "SELECT s.date, s.metric, NULL::DOUBLE AS reference FROM series s"
+        source = read_table_sql(paths, "reference_performance", model.model_id)
+        return (
+            "SELECT s.date, s.metric, r.reference FROM series s LEFT JOIN ("
+            f"SELECT metric, avg(value) AS reference FROM {source} "
+            "WHERE segment_column = '__all__' AND NOT is_estimated AND value IS NOT NULL "
+            "GROUP BY metric) r USING (metric)"
+        )
+    days = int(model.reference.days or 1)
+    return (
+        "SELECT s.date, s.metric, avg(r.value) AS reference FROM (SELECT DISTINCT date, metric "
+        "FROM series) s LEFT JOIN (SELECT date, metric, value FROM series WHERE NOT is_estimated "
+        "AND value IS NOT NULL) r ON r.metric = s.metric "
+        f"AND r.date BETWEEN s.date - {days} AND s.date - 1 GROUP BY ALL"
+    )
+
+
+def metric_series(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, metrics: list[str]
+) -> pd.DataFrame:
+    """Overall rows of `metrics`, one per (day, metric, realized/estimated), with the row's
+    read-time `status` and the day's `reference` value."""
+    import pandas as pd
+
+    columns = ["date", "metric", "status", "is_estimated", "value", "ci_low", "ci_high", "n"]
+    if not metrics or not has_files(paths, "performance", model.model_id):
+        return pd.DataFrame(columns=[*columns, "label_coverage", "reference"])
+    source = read_table_sql(paths, "performance", model.model_id)
+    with_status = with_status_sql(source, [StatusSettings.of(model)])
+    return con.execute(
+        f"""
+        WITH series AS (
+            SELECT date, metric, status, coalesce(is_estimated, false) AS is_estimated, value,
+                   ci_low, ci_high, n, label_coverage
+            FROM ({with_status}) WHERE segment_column = '__all__'
+              AND list_contains(?::VARCHAR[], metric)
+        ), reference AS ({_reference_sql(paths, model)})
+        SELECT series.*, reference.reference FROM series
+        LEFT JOIN reference USING (date, metric) ORDER BY metric, date, is_estimated
+        """,
+        [metrics],
+    ).df()
+
+
+def label_coverage(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> pd.DataFrame:
+    """`(date, coverage)`: the share of the day's predictions labelled so far."""
+    import pandas as pd
+
+    if not has_files(paths, "performance", model.model_id):
+        return pd.DataFrame(columns=["date", "coverage"])
+    source = read_table_sql(paths, "performance", model.model_id)
+    return con.execute(
+        f"SELECT date, max(label_coverage) AS coverage FROM {source} "
+        "WHERE segment_column = '__all__' AND NOT coalesce(is_estimated, false) "
+        "GROUP BY date ORDER BY date"
+    ).df()
+
+
+def daily_volume(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> pd.DataFrame:
+    """`(date, rows_read, accepted, quarantined, quarantine_share, error)` of the prediction
+    logs, from `ingest_log` (the ingest's own count of every row read)."""
+    import pandas as pd
+
+    if not has_files(paths, "ingest_log", model.model_id):
+        return pd.DataFrame(
+            columns=["date", "rows_read", "accepted", "quarantined", "quarantine_share", "error"]
+        )
+    source = read_table_sql(paths, "ingest_log", model.model_id)
+    return con.execute(
+        f"SELECT date, sum(rows_read) AS rows_read, sum(accepted) AS accepted, "
+        "sum(quarantined) AS quarantined, "
+        "sum(quarantined) / NULLIF(sum(rows_read), 0) AS quarantine_share, "
+        "string_agg(error, '; ') AS error "
+        f"FROM {source} WHERE source = 'predictions' GROUP BY date ORDER BY date"
+    ).df()
+
+
+def blocked_days(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> pd.DataFrame:
+    """`(date, failed)`: days an error-severity expectation failed (the gate blocked them)."""
+    import pandas as pd
+
+    if not has_files(paths, "data_quality", model.model_id):
+        return pd.DataFrame(columns=["date", "failed"])
+    source = read_table_sql(paths, "data_quality", model.model_id)
+    return con.execute(
+        f"SELECT date, string_agg(DISTINCT expectation, ', ' ORDER BY expectation) AS failed "
+        f"FROM {source} WHERE NOT success AND severity = 'error' "
+        "AND NOT starts_with(expectation, 'labels_') GROUP BY date ORDER BY date"
+    ).df()
+
+
+def drift_cells(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> pd.DataFrame:
+    """Every (day, column) drift row, the dataset row included."""
+    import pandas as pd
+
+    columns = ["date", "column", "method", "statistic", "p_value", "threshold", "drifted", "psi"]
+    if not has_files(paths, "drift", model.model_id):
+        return pd.DataFrame(columns=columns)
+    source = read_table_sql(paths, "drift", model.model_id)
+    return con.execute(
+        f'SELECT date, "column", method, statistic, p_value, threshold, drifted, psi '
+        f'FROM {source} ORDER BY date, "column"'
+    ).df()
+
+
+def model_alerts(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> pd.DataFrame:
+    """Every alert of the model, newest first."""
+    import pandas as pd
+
+    columns = ["date", "kind", "metric_or_column", "value", "threshold", "severity", "status"]
+    if not has_files(paths, "alerts", model.model_id):
+        return pd.DataFrame(columns=[*columns, "message"])
+    source = read_table_sql(paths, "alerts", model.model_id)
+    return con.execute(
+        f"SELECT {', '.join(columns)}, message FROM {source} "
+        "ORDER BY date DESC, kind, metric_or_column"
+    ).df()
+
+
+def worst_segments(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    metrics: list[str],
+    window_days: int = 14,
+    limit: int = 10,
+) -> pd.DataFrame:
+    """Per (segment, metric), the realized value over the last `window_days` days with labels
+    (weighted by each day's labelled rows) beside the overall value over the same days.
+
+    The ranking by how much worse than overall is left to the caller, which knows each
+    metric's direction."""
+    import pandas as pd
+
+    columns = ["segment_column", "segment_value", "metric", "value", "overall", "n", "first"]
+    if not metrics or not has_files(paths, "performance", model.model_id):
+        return pd.DataFrame(columns=[*columns, "last"])
+    source = read_table_sql(paths, "performance", model.model_id)
+    return con.execute(
+        f"""
+        WITH realized AS (
+            SELECT * FROM {source}
+            WHERE NOT coalesce(is_estimated, false) AND value IS NOT NULL AND n > 0
+              AND list_contains(?::VARCHAR[], metric)
+        ), window_days AS (
+            SELECT DISTINCT date FROM realized WHERE segment_column = '__all__'
+            ORDER BY date DESC LIMIT {int(window_days)}
+        ), recent AS (SELECT * FROM realized WHERE date IN (SELECT date FROM window_days)),
+        overall AS (
+            SELECT metric, sum(value * n) / sum(n) AS overall FROM recent
+            WHERE segment_column = '__all__' GROUP BY metric
+        )
+        SELECT segment_column, segment_value, metric, sum(value * n) / sum(n) AS value,
+               any_value(overall.overall) AS overall, sum(n)::BIGINT AS n,
+               min(date) AS first, max(date) AS last
+        FROM recent JOIN overall USING (metric)
+        WHERE segment_column <> '__all__' GROUP BY ALL
+        """,
+        [metrics],
+    ).df()
+
+
+@dataclass(frozen=True)
+class ReportLink:
+    day: dt.date
+    href: str  # relative to the model's folder
+
+
+def report_links(paths: DataPaths, model: ModelConfig) -> list[ReportLink]:
+    """Each day's HTML page in `reports/<model>/` (Evidently report, or a blocked day's page)."""
+    folder = paths.reports / model.model_id
+    if not folder.is_dir():
+        return []
+    links = []
+    for entry in folder.iterdir():
+        match = _DAY_FILE.match(entry.name)
+        if match and entry.is_file():
+            links.append(ReportLink(dt.date.fromisoformat(match.group(1)), entry.name))
+    return sorted(links, key=lambda link: link.day)
+
+
+@dataclass
+class DashboardData:
+    """Everything one model's page shows."""
+
+    model: ModelConfig
+    metrics: list[str]
+    series: pd.DataFrame
+    coverage: pd.DataFrame
+    volume: pd.DataFrame
+    blocked: pd.DataFrame
+    drift: pd.DataFrame
+    alerts: pd.DataFrame
+    segments: pd.DataFrame
+    reports: list[ReportLink] = field(default_factory=list)
+
+
+def load_dashboard_data(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> DashboardData:
+    metrics = shown_metrics(con, paths, model)
+    return DashboardData(
+        model=model,
+        metrics=metrics,
+        series=metric_series(con, paths, model, metrics),
+        coverage=label_coverage(con, paths, model),
+        volume=daily_volume(con, paths, model),
+        blocked=blocked_days(con, paths, model),
+        drift=drift_cells(con, paths, model),
+        alerts=model_alerts(con, paths, model),
+        segments=worst_segments(con, paths, model, metrics),
+        reports=report_links(paths, model),
+    )
