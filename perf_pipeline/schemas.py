@@ -60,6 +60,8 @@ ALERTS = {
     "status": "VARCHAR",
     "first_seen_at": "TIMESTAMPTZ",
     "message": "VARCHAR",
+    # Performance alerts: the day's leads as JSON (`perf_pipeline.alerts.root_cause`); NULL else.
+    "root_cause": "VARCHAR",
     # The lifecycle (`perf_pipeline.alerts.lifecycle`): NULL in the lake files, filled by the
     # `alerts` view from the alert's incident (its id, the latest breach's time, when it ended).
     "incident_id": "VARCHAR",

@@ -33,10 +33,11 @@ VERDICT_SEPARATOR = " => "
 
 @dataclass(frozen=True)
 class Settled:
-    """An alert and its `alerts.status`."""
+    """An alert, its `alerts.status` and its `alerts.root_cause` (JSON; performance kinds)."""
 
     alert: Alert
     status: str = OPEN
+    root_cause: str | None = None
 
 
 def without_verdict(alert: Alert) -> Alert:

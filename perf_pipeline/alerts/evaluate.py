@@ -4,7 +4,10 @@ The rules themselves live in `perf_pipeline.alerts.regressions` (and `confirmati
 became of an estimated alert); this module reads a run's days from the lake, with each
 performance row's read-time `status`, applies them day by day, and writes the day's
 `regressions` alert file (an empty one for a day without alerts, so a re-run clears what an
-earlier run raised).
+earlier run raised). It reads only what the rules need: the run's days, the `persist_days - 1`
+days before each (judged without raising, for persistence), the trailing band windows
+(`alerts.bands`) and the run days' `drift` and `data_quality` rows (the root cause,
+`alerts.root_cause`), so a long backfill costs the same per day as a short one.
 
 A day turns final when its label delay runs out, without new data. So the stage also judges, for
 each day T of a run, the day T - `label_delay_days` (`closing_days`), whose delay ran out with
@@ -21,6 +24,7 @@ Last, the same days' estimates are held to their final realized values
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -32,6 +36,7 @@ from perf_pipeline.stages.gate import REGRESSIONS_WRITER
 if TYPE_CHECKING:
     import pandas as pd
 
+    from perf_pipeline.alerts.bands import DayBands
     from perf_pipeline.alerts.confirmation import Settled
     from perf_pipeline.alerts.records import Alert
 
@@ -84,31 +89,117 @@ def _earlier_estimated(
     return earlier
 
 
-def _performance_day(
+def _day_breaches(
     con: duckdb.DuckDBPyConnection,
     paths: DataPaths,
     model: ModelConfig,
     day: dt.date,
-    todays: pd.DataFrame,
-    earlier: list[Alert],
-) -> list[Settled]:
-    """Realized alerts (final days, or provisional when allowed) and estimated ones."""
-    from perf_pipeline.alerts.confirmation import Settled, settle_estimated
+    tables: _RunTables,
+) -> list[Alert]:
+    """Every bound `day` breaks (realized, estimated and drift), before persistence."""
     from perf_pipeline.alerts.regressions import (
-        estimated_alerts,
+        drift_alerts,
+        estimated_breaches,
         performance_alerts,
-        settled_metrics,
     )
     from perf_pipeline.tables.performance import baseline_values
 
-    if todays.empty:
-        return []
-    baseline = baseline_values(con, paths, model, day)
-    realized = performance_alerts(model, day, todays, baseline)
-    estimated = estimated_alerts(model, day, todays, baseline)
+    breaches: list[Alert] = []
+    todays = tables.performance.get(day)
+    if todays is not None and not todays.empty:
+        baseline = baseline_values(con, paths, model, day)
+        bands = tables.bands.for_day(day)
+        breaches += performance_alerts(model, day, todays, baseline, bands)
+        breaches += estimated_breaches(model, day, todays, baseline, bands)
+    if day in tables.drift:
+        breaches += drift_alerts(model, day, tables.drift[day])
+    return breaches
+
+
+def _judge_day(
+    model: ModelConfig,
+    day: dt.date,
+    fired: list[Alert],
+    earlier: list[Alert],
+    tables: _RunTables,
+) -> list[Settled]:
+    """The day's persisted breaches as alerts: realized, estimated (settled against the
+    realized verdict, with the ones recorded before) and drift; the performance kinds with
+    their root cause in the message and as JSON."""
+    from dataclasses import replace
+
+    from perf_pipeline.alerts.confirmation import Settled, settle_estimated, without_verdict
+    from perf_pipeline.alerts.regressions import (
+        DRIFT,
+        ESTIMATED_PERFORMANCE,
+        PERFORMANCE,
+        settled_metrics,
+    )
+    from perf_pipeline.alerts.root_cause import root_cause, with_root_cause
+
+    drift = [Settled(a) for a in fired if a.kind == DRIFT]
+    todays = tables.performance.get(day)
+    if todays is None or todays.empty:
+        return drift
+    causes: dict[str, str] = {}
+
+    def explained(alert: Alert) -> Alert:
+        cause = root_cause(model, alert, todays, tables.drift.get(day), tables.quality.get(day))
+        causes[alert.alert_id] = cause.as_json()
+        return with_root_cause(alert, cause)
+
     settled_now = settled_metrics(model, todays)
-    settled = settle_estimated(estimated, earlier, realized, todays, settled_now)
-    return [*(Settled(a) for a in realized), *settled]
+    realized = [explained(a) for a in fired if a.kind == PERFORMANCE]
+    estimated = [
+        explained(a)
+        for a in fired
+        if a.kind == ESTIMATED_PERFORMANCE and a.metric_or_column not in settled_now
+    ]
+    kept = [explained(without_verdict(a)) for a in earlier]
+    settled = settle_estimated(estimated, kept, realized, todays, settled_now)
+    return [
+        *(Settled(a, root_cause=causes[a.alert_id]) for a in realized),
+        *(replace(s, root_cause=causes[s.alert.alert_id]) for s in settled),
+        *drift,
+    ]
+
+
+@dataclass
+class _RunTables:
+    """What a run reads once: its days' (and their lookback's) rows per day, and the bands."""
+
+    performance: dict[dt.date, pd.DataFrame]
+    drift: dict[dt.date, pd.DataFrame]
+    quality: dict[dt.date, pd.DataFrame]
+    bands: DayBands
+
+
+def _by_day(frame: pd.DataFrame | None) -> dict[dt.date, pd.DataFrame]:
+    return {} if frame is None else {day: rows for day, rows in frame.groupby("date")}
+
+
+def _run_tables(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    days: list[dt.date],
+    judged: list[dt.date],
+    today: dt.date | None,
+) -> _RunTables:
+    """The partitions the run needs and no others: `performance` of the judged days and of
+    their trailing band windows, `drift` of the judged days, `data_quality` of the run's."""
+    from perf_pipeline.alerts.bands import DayBands, trailing_days_needed
+
+    read = sorted(set(judged) | trailing_days_needed(model, judged))
+    performance = _read_days(con, paths, "performance", model, read, today)
+    drift = _read_days(con, paths, "drift", model, judged)
+    quality = _read_days(con, paths, "data_quality", model, days)
+    return _RunTables(
+        _by_day(performance),
+        _by_day(drift),
+        _by_day(quality),
+        DayBands(con, paths, model, performance),
+    )
 
 
 def regressions(
@@ -119,20 +210,23 @@ def regressions(
     today: dt.date | None = None,
 ) -> list[Settled]:
     """The performance and drift alerts of `days`, with their status, from what the lake holds
-    for them now (and the estimated alerts recorded for them before)."""
-    from perf_pipeline.alerts.confirmation import Settled
-    from perf_pipeline.alerts.regressions import drift_alerts
+    for them now (and the estimated alerts recorded for them before).
 
-    performance = _read_days(con, paths, "performance", model, days, today)
-    drift = _read_days(con, paths, "drift", model, days)
+    A breach fires once it held for its threshold's `persist_days`, so the days before each
+    (as many as the longest `persist_days` asks for) are judged too, without raising.
+    """
+    from perf_pipeline.alerts.persistence import longest_persistence, lookback_days
+    from perf_pipeline.alerts.regressions import persisted
+
+    judged = lookback_days(days, longest_persistence(model))
+    tables = _run_tables(con, paths, model, days, judged, today)
+    by_day = {day: _day_breaches(con, paths, model, day, tables) for day in judged}
+    breaches = {(a.date, a.kind, a.metric_or_column) for found in by_day.values() for a in found}
     earlier = _earlier_estimated(con, paths, model.model_id, days)
     raised: list[Settled] = []
     for day in days:
-        if performance is not None:
-            todays = performance[performance["date"] == day]
-            raised += _performance_day(con, paths, model, day, todays, earlier.get(day, []))
-        if drift is not None:
-            raised += [Settled(a) for a in drift_alerts(model, day, drift[drift["date"] == day])]
+        fired = persisted(model, by_day[day], breaches)
+        raised += _judge_day(model, day, fired, earlier.get(day, []), tables)
     return raised
 
 
@@ -178,6 +272,7 @@ def _write(
             "alert_id": s.alert.alert_id,
             "status": s.status,
             "first_seen_at": seen.get(s.alert.alert_id, now),
+            "root_cause": s.root_cause,
         }
         for s in settled
     ]
