@@ -50,14 +50,15 @@ class EmailChannel(Channel):
             raise ChannelConfigError("give both user_env and password_env, or neither", key=missing)
         self.timeout_s = opt.seconds(options, "timeout_s", 10.0)
 
-    def send(self, alerts: list[dict[str, Any]]) -> None:
+    def send(self, alerts: list[dict[str, Any]], digest: bool = False) -> None:
+        """Send one message: the alert, or the digest (`digest`, or several alerts)."""
         login = None
         if self.user_env and self.password_env:
             login = (
                 opt.read_secret(self.user_env, f"{self.name}.user_env"),
                 opt.read_secret(self.password_env, f"{self.name}.password_env"),
             )
-        email = self.email(compose(alerts, self.paths))
+        email = self.email(compose(alerts, self.paths, digest))
         try:
             refused = self._submit(email, login)
         except (smtplib.SMTPException, OSError) as exc:

@@ -25,8 +25,12 @@ PRODUCT = "[perf_pipeline]"
 DIGEST_LINES_PER_MODEL = 5
 ROOT_CAUSE_ITEMS = 3
 DATASET_DRIFT = "__dataset__"
-_NAME_KEYS = ("feature", "column", "name", "expectation", "segment", "metric")
-_NUMBER_KEYS = ("score", "drift_score", "statistic", "value", "psi", "observed_value")
+# `alerts.root_cause` (perf_pipeline.alerts.root_cause): items name a column, a segment or an
+# expectation, with PSI, a value and n, or an observed value. Other shapes are shown as found.
+_NAME_KEYS = ("expectation", "column", "feature", "name", "segment", "metric")
+_NUMBER_KEYS = ("psi", "score", "value", "statistic")
+# Where an alert's message starts repeating its root cause in one line (root_cause.py).
+ROOT_CAUSE_TAIL = " | root cause: "
 
 Alert = Mapping[str, Any]
 
@@ -68,11 +72,12 @@ class Message:
         return "<html><body>" + "".join(out) + "</body></html>"
 
 
-def compose(alerts: Sequence[Alert], paths: DataPaths) -> Message:
-    """One alert's message, or the digest of several (a backfill's batch)."""
+def compose(alerts: Sequence[Alert], paths: DataPaths, digest: bool = False) -> Message:
+    """One alert's message, or the digest of several. A backfill's digest may hold a single
+    alert (`digest=True`): it still reads as the digest of its run."""
     if not alerts:
         raise ValueError("no alerts to compose a message from")
-    if len(alerts) == 1:
+    if len(alerts) == 1 and not digest:
         return alert_message(alerts[0], paths)
     return digest_message(alerts, paths)
 
@@ -95,7 +100,8 @@ def measure(alert: Alert) -> str:
 def alert_message(alert: Alert, paths: DataPaths) -> Message:
     model, day, severity = alert.get("model_id"), _day(alert), alert.get("severity") or CRITICAL
     kind = str(alert.get("kind") or "alert").replace("_", " ")
-    sections = [Section(None, tuple(line for line in [alert.get("message")] if line))]
+    said = [_own_message(alert), _incident(alert)]
+    sections = [Section(None, tuple(line for line in said if line))]
     cause = root_cause_lines(alert.get("root_cause"))
     if cause:
         sections.append(Section("Root cause", tuple(cause)))
@@ -149,6 +155,22 @@ def _model_section(model: str, alerts: list[Alert], per_model: int) -> Section:
     return Section(f"{model}: {len(alerts)} alerts, {critical} critical", tuple(lines))
 
 
+def _own_message(alert: Alert) -> str:
+    """The alert's message without the root-cause tail it may carry (shown as its own part)."""
+    message = str(alert.get("message") or "")
+    if alert.get("root_cause"):
+        message = message.split(ROOT_CAUSE_TAIL)[0]
+    return message
+
+
+def _incident(alert: Alert) -> str:
+    """`day 4 of an incident since 2026-09-01`, when the alert continues an earlier breach."""
+    first, days = alert.get("incident_first_date"), _number(alert.get("incident_breach_days"))
+    if not first or days is None or days < 2:
+        return ""
+    return f"day {int(days)} of an incident since {str(first)[:10]}"
+
+
 def root_cause_lines(raw: object) -> list[str]:
     """The alert's `root_cause` (JSON text or already parsed) as a few readable lines.
 
@@ -185,7 +207,7 @@ def _items(value: object) -> str:
 
 
 def _item(value: object) -> str:
-    """`amount 0.31`, `channel=web 0.55 (n=1200)`, or the value itself."""
+    """`amount psi 0.31`, `channel=web 0.55 (n=1200)`, or the value itself."""
     if not isinstance(value, Mapping):
         number = _number(value)
         return f"{number:.4g}" if number is not None and not isinstance(value, str) else str(value)
@@ -193,12 +215,14 @@ def _item(value: object) -> str:
         name = f"{value['segment_column']}={value['segment_value']}"
     else:
         name = next((str(value[k]) for k in _NAME_KEYS if value.get(k) is not None), "")
-    number = next(
-        (_number(value[k]) for k in _NUMBER_KEYS if _number(value.get(k)) is not None), None
-    )
-    said = " ".join(p for p in (name, f"{number:.4g}" if number is not None else "") if p)
-    if _number(value.get("n")) is not None:
-        said += f" (n={int(value['n'])})"
+    key = next((k for k in _NUMBER_KEYS if _number(value.get(k)) is not None), None)
+    if key is not None:
+        number = f"{_number(value[key]):.3g}"
+        name += f" {key} {number}" if key in ("psi", "statistic") else f" {number}"
+    details = [f"n={int(value['n'])}"] if _number(value.get("n")) is not None else []
+    if value.get("observed_value") not in (None, ""):
+        details.append(f"observed {value['observed_value']}")
+    said = (name + (f" ({', '.join(details)})" if details else "")).strip()
     return said or json.dumps(dict(value), default=str, sort_keys=True)
 
 

@@ -42,9 +42,10 @@ class SlackChannel(Channel):
         self.base_url = base_url if base_url is None or base_url.endswith("/") else base_url + "/"
         self.timeout_s = opt.seconds(options, "timeout_s", 10.0)
 
-    def send(self, alerts: list[dict[str, Any]]) -> None:
+    def send(self, alerts: list[dict[str, Any]], digest: bool = False) -> None:
+        """Send one message: the alert, or the digest (`digest`, or several alerts)."""
         token = opt.read_secret(self.token_env, f"{self.name}.token_env")
-        message = compose(alerts, self.paths)
+        message = compose(alerts, self.paths, digest)
         try:
             self._post(token, message)
         except SlackDeliveryError:

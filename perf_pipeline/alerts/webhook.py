@@ -53,7 +53,8 @@ class WebhookChannel(Channel):
         self.retries = opt.whole_number(options, "retries", 3, low=0, high=10)
         self.backoff_s = opt.seconds(options, "backoff_s", 0.5, high=60.0)
 
-    def send(self, alerts: list[dict[str, Any]]) -> None:
+    def send(self, alerts: list[dict[str, Any]], digest: bool = False) -> None:
+        """Send one message: the alert, or the digest (`digest`, or several alerts)."""
         url = self.url or opt.read_secret(str(self.url_env), f"{self.name}.url_env")
         headers = {"Content-Type": "application/json", "User-Agent": "perf_pipeline"}
         headers |= self.headers
@@ -61,7 +62,7 @@ class WebhookChannel(Channel):
             header: opt.read_secret(variable, f"{self.name}.headers_env.{header}")
             for header, variable in self.headers_env.items()
         }
-        body = json.dumps(payload(alerts, self.paths), allow_nan=False).encode("utf-8")
+        body = json.dumps(payload(alerts, self.paths, digest), allow_nan=False).encode("utf-8")
         secrets = [url, *headers.values()] if self.url_env else list(headers.values())
         try:
             post_with_retries(url, body, headers, self.timeout_s, self.retries, self.backoff_s)
@@ -69,10 +70,10 @@ class WebhookChannel(Channel):
             raise WebhookError(opt.redact(str(exc), secrets)) from None
 
 
-def payload(alerts: list[dict[str, Any]], paths: DataPaths) -> dict[str, Any]:
+def payload(alerts: list[dict[str, Any]], paths: DataPaths, digest: bool = False) -> dict[str, Any]:
     """What the endpoint receives: the message's text and subject, and every alert's fields with
     the path of its day's report."""
-    message = compose(alerts, paths)
+    message = compose(alerts, paths, digest)
     rows = [
         {
             **{k: jsonable(v) for k, v in alert.items()},
