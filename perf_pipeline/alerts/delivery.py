@@ -6,13 +6,34 @@ lock both would read the same ledger and send the same alerts twice. An exclusiv
 beside the ledger makes read-send-record one step per data root, so every alert reaches every
 channel once. A channel that fails records the failure and keeps its alerts pending: the next
 notifier run retries them, and the other channels are not held back.
+
+What is sent follows the alerts' incidents (`perf_pipeline.alerts.lifecycle`), and the contract
+with a channel's `send(alerts)` is:
+
+- **one alert** per call in daily mode: `send([alert])`. An incident is sent once per channel:
+  its first breach, and later breaches only when their severity is higher than any sent before
+  (an escalation); the other breaches are recorded as `suppressed` ("continues incident ...").
+- **a digest** in digest mode (a backfill: `digests` maps each alert id to its run): one call
+  per model and run with all of its new alerts, `send(alerts, digest=True)` when the channel's
+  `send` takes a `digest` parameter, else `send(alerts)`. A digest may hold one alert.
+- Every alert dict is a row of the `alerts` table (JSON-able values) plus `incident_id`,
+  `incident_first_date` and `incident_breach_days`, so a digest can be grouped by incident.
+- Whatever the mode, an alert whose incident a person acknowledged, resolved, or snoozed past
+  the alert's day (`alerts ack|resolve|snooze`) is not sent: it is recorded as `suppressed`
+  with the reason. A suppressed alert is settled like a delivered one: never retried.
+
+Every attempt is a line of the ledger (`alert_id`, `channel`, `kind`, `status` =
+`delivered`/`failed`/`suppressed`, `error`, `reason`, `digest`, `at`), which the `notifications`
+view exposes to SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
-from collections.abc import Callable, Iterator
+import hashlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +50,21 @@ from perf_pipeline.alerts.channels import (
     build_channel,
     read_json_lines,
 )
+from perf_pipeline.alerts.lifecycle import (
+    ACKNOWLEDGED,
+    RESOLVED,
+    SNOOZED,
+    Incident,
+    severity_rank,
+)
 from perf_pipeline.paths import DataPaths
 
 DELIVERED = "delivered"
 FAILED = "failed"
+SUPPRESSED = "suppressed"
 
-ServedChannel = tuple[Channel, Callable[[str], bool]]
+# The filter takes an alert dict (or, from older callers, a bare model id).
+ServedChannel = tuple[Channel, Callable[[Any], bool]]
 
 
 def ledger_path(paths: DataPaths) -> Path:
@@ -129,12 +159,14 @@ def configured_channels(paths: DataPaths) -> list[ServedChannel]:
     return channels
 
 
-def delivered_ids(paths: DataPaths, channel: Channel) -> set[str]:
-    """Alert ids this channel has received."""
+def delivered_ids(paths: DataPaths, channel: Channel, settled: bool = False) -> set[str]:
+    """Alert ids this channel has received; with `settled`, also those suppressed for it (done
+    with, never to be sent)."""
+    done = {DELIVERED, SUPPRESSED} if settled else {DELIVERED}
     ids = {
         r["alert_id"]
         for r in read_json_lines(ledger_path(paths))
-        if r.get("channel") == channel.name and r.get("status") == DELIVERED
+        if r.get("channel") == channel.name and r.get("status") in done
     }
     if isinstance(channel, LogChannel):
         # The log is itself a record of delivery (the only one older data roots have).
@@ -146,8 +178,8 @@ def pending_ids(paths: DataPaths, alerts: list[dict[str, Any]]) -> list[str]:
     """Ids among `alerts` that some channel serving their model has not received yet."""
     pending: set[str] = set()
     for channel, serves in configured_channels(paths):
-        done = delivered_ids(paths, channel)
-        pending |= {a["alert_id"] for a in alerts if serves(a["model_id"])} - done
+        done = delivered_ids(paths, channel, settled=True)
+        pending |= {a["alert_id"] for a in alerts if serves(a)} - done
     return sorted(pending)
 
 
@@ -171,10 +203,13 @@ def failed_attempts_due(
 
 @dataclass
 class DeliveryReport:
-    """What one delivery sent, per channel name, and which channels failed (with the error)."""
+    """What one delivery sent, per channel name; what it held back (with the reason); which
+    channels failed (with the error); the digests sent (digest id -> alert ids)."""
 
     sent: dict[str, list[str]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    suppressed: dict[str, list[str]] = field(default_factory=dict)
+    digests: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def sent_ids(self) -> set[str]:
@@ -182,26 +217,161 @@ class DeliveryReport:
 
 
 def deliver(
-    paths: DataPaths, alerts: list[dict[str, Any]], channels: list[ServedChannel] | None = None
+    paths: DataPaths,
+    alerts: list[dict[str, Any]],
+    channels: list[ServedChannel] | None = None,
+    digests: Mapping[str, str] | None = None,
+    incidents: Mapping[str, Incident] | None = None,
 ) -> DeliveryReport:
-    """Send each alert to each channel serving its model that has not received it yet."""
+    """Send each alert to each channel serving it that has not received it yet, following
+    the module's contract. `digests` maps the ids of a backfill's alerts to their run (default:
+    none, every alert in daily mode); `incidents` maps alert ids to their incidents (default:
+    rebuilt from the lake now)."""
+    if incidents is None:
+        incidents = current_incidents(paths, sorted({a["model_id"] for a in alerts}))
+    alerts = [_with_incident(a, incidents.get(a["alert_id"])) for a in alerts]
     report = DeliveryReport()
     with exclusive_delivery(paths):
         for channel, serves in channels if channels is not None else configured_channels(paths):
-            done = delivered_ids(paths, channel)
-            fresh = [a for a in alerts if a["alert_id"] not in done and serves(a["model_id"])]
-            if not fresh:
-                continue
-            now = dt.datetime.now(dt.UTC).isoformat()
-            try:
-                channel.send(fresh)
-            except Exception as exc:  # a channel's failure must not stop the others
-                report.failed[channel.name] = f"{type(exc).__name__}: {exc}"
-                _record(paths, channel, fresh, FAILED, now, report.failed[channel.name])
-                continue
-            _record(paths, channel, fresh, DELIVERED, now, None)
-            report.sent[channel.name] = [a["alert_id"] for a in fresh]
+            settled = delivered_ids(paths, channel, settled=True)
+            fresh = [a for a in alerts if a["alert_id"] not in settled and serves(a)]
+            if fresh:
+                plan = plan_delivery(fresh, digests or {}, incidents, delivered_ids(paths, channel))
+                _carry_out(paths, channel, plan, report)
     return report
+
+
+def current_incidents(paths: DataPaths, model_ids: list[str]) -> dict[str, Incident]:
+    """Each alert id's incident, for these models, from the `incidents` rebuilt now."""
+    from perf_pipeline.alerts.incidents import by_alert_id, refresh_incidents
+    from perf_pipeline.lake import connect
+
+    con = connect()
+    try:
+        return by_alert_id(refresh_incidents(con, paths, model_ids))
+    finally:
+        con.close()
+
+
+def _with_incident(alert: dict[str, Any], incident: Incident | None) -> dict[str, Any]:
+    if incident is None:
+        return {**alert, "incident_id": alert["alert_id"]}
+    return {
+        **alert,
+        "incident_id": incident.incident_id,
+        "incident_first_date": incident.first_date.isoformat(),
+        "incident_breach_days": len(incident.members),
+    }
+
+
+@dataclass
+class DeliveryPlan:
+    """One channel's share of a delivery: what to send alone, in digests, or hold back."""
+
+    single: list[dict[str, Any]] = field(default_factory=list)
+    digests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    held: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+
+def _day(alert: Mapping[str, Any]) -> dt.date:
+    return dt.date.fromisoformat(str(alert["date"])[:10])
+
+
+def held_by_people(alert: Mapping[str, Any], incident: Incident | None) -> str | None:
+    """Why a person's decision keeps this alert from being sent, or None."""
+    decision = incident.decision if incident is not None else None
+    if decision is None:
+        return None
+    named = f"incident {incident.incident_id}"  # type: ignore[union-attr]
+    if decision.status == ACKNOWLEDGED:
+        return f"{named} acknowledged"
+    through = decision.resolved_through
+    if decision.status == RESOLVED and through is not None and _day(alert) <= through:
+        return f"{named} resolved by hand"
+    until = decision.snoozed_until
+    if decision.status == SNOOZED and until is not None and _day(alert) <= until:
+        return f"{named} snoozed until {until.isoformat()}"
+    return None
+
+
+def _continues(
+    alert: Mapping[str, Any], incident: Incident | None, notified: set[str]
+) -> str | None:
+    """Why a breach is not sent alone: its incident already reached this channel with a
+    severity at least as high (since the end of a snooze, if there was one)."""
+    if incident is None:
+        return None
+    since = incident.snoozed_until or dt.date.min
+    earlier = [
+        m
+        for m in incident.members
+        if m.alert_id != alert["alert_id"] and m.alert_id in notified and m.date > since
+    ]
+    if any(severity_rank(m.severity) >= severity_rank(alert.get("severity")) for m in earlier):
+        return f"continues incident {incident.incident_id} (already notified)"
+    return None
+
+
+def plan_delivery(
+    fresh: list[dict[str, Any]],
+    digests: Mapping[str, str],
+    incidents: Mapping[str, Incident],
+    notified: set[str],
+) -> DeliveryPlan:
+    """Split one channel's new alerts into single sends, digests and held-back alerts."""
+    plan = DeliveryPlan()
+    notified = set(notified)
+    for alert in sorted(fresh, key=lambda a: (str(a["date"]), a["alert_id"])):
+        incident = incidents.get(alert["alert_id"])
+        reason = held_by_people(alert, incident)
+        if reason is None and alert["alert_id"] in digests:
+            key = digest_id(digests[alert["alert_id"]], alert["model_id"])
+            plan.digests.setdefault(key, []).append(alert)
+            continue
+        reason = reason or _continues(alert, incident, notified)
+        if reason is not None:
+            plan.held.append((alert, reason))
+        else:
+            plan.single.append(alert)
+            notified.add(alert["alert_id"])
+    return plan
+
+
+def digest_id(run: str, model_id: str) -> str:
+    """A digest's id: one per run and model."""
+    return hashlib.sha256(f"{run}|{model_id}".encode()).hexdigest()[:12]
+
+
+def _send(channel: Channel, batch: list[dict[str, Any]], digest: bool) -> None:
+    if digest and "digest" in inspect.signature(channel.send).parameters:
+        channel.send(batch, digest=True)  # type: ignore[call-arg]
+    else:
+        channel.send(batch)
+
+
+def _carry_out(
+    paths: DataPaths, channel: Channel, plan: DeliveryPlan, report: DeliveryReport
+) -> None:
+    """Send the plan, recording every attempt; a failure stops this channel's sends and keeps
+    what is left pending."""
+    for alert, reason in plan.held:
+        _record(paths, channel, [alert], SUPPRESSED, None, reason=reason)
+        report.suppressed.setdefault(channel.name, []).append(alert["alert_id"])
+    batches = [(key, batch, True) for key, batch in plan.digests.items()]
+    batches += [(None, [alert], False) for alert in plan.single]
+    for position, (key, batch, digest) in enumerate(batches):
+        try:
+            _send(channel, batch, digest)
+        except Exception as exc:  # a channel's failure must not stop the others
+            error = f"{type(exc).__name__}: {exc}"
+            report.failed[channel.name] = error
+            for later_key, later, _ in batches[position:]:
+                _record(paths, channel, later, FAILED, error, digest=later_key)
+            return
+        _record(paths, channel, batch, DELIVERED, None, digest=key)
+        report.sent.setdefault(channel.name, []).extend(a["alert_id"] for a in batch)
+        if key is not None:
+            report.digests[key] = [a["alert_id"] for a in batch]
 
 
 def _record(
@@ -209,18 +379,23 @@ def _record(
     channel: Channel,
     alerts: list[dict[str, Any]],
     status: str,
-    at: str,
     error: str | None,
+    reason: str | None = None,
+    digest: str | None = None,
 ) -> None:
+    at = dt.datetime.now(dt.UTC).isoformat()
     append_json_lines(
         ledger_path(paths),
         [
             {
                 "alert_id": a["alert_id"],
+                "model_id": a.get("model_id"),
                 "channel": channel.name,
                 "kind": channel.kind,
                 "status": status,
                 "error": error,
+                "reason": reason,
+                "digest": digest,
                 "at": at,
             }
             for a in alerts
