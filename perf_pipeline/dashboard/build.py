@@ -1,7 +1,12 @@
-"""Writing the pages: a model's dashboard, then the index of every model."""
+"""Writing the pages: a model's dashboard, its index entry, then the index of every model.
+
+The index is rebuilt from each model's `summary.json` (written beside its page), so refreshing
+it after one model's run costs a few file reads, not a query of every model's tables.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +17,14 @@ from perf_pipeline.dashboard.html_parts import write_atomically
 from perf_pipeline.dashboard.index_page import index_page
 from perf_pipeline.dashboard.page import model_page
 from perf_pipeline.dashboard.queries import load_dashboard_data
-from perf_pipeline.dashboard.summary import ModelSummary, model_summary, summary_from_frames
+from perf_pipeline.dashboard.summary import NO_DATA, index_entry, summary_from_frames
 from perf_pipeline.paths import DataPaths
 
 if TYPE_CHECKING:
     import duckdb
 
 DASHBOARD_FILE = "index.html"
+SUMMARY_FILE = "summary.json"
 
 
 def dashboard_path(paths: DataPaths, model_id: str) -> Path:
@@ -39,22 +45,19 @@ class DashboardResult:
     open_alerts: int
 
 
-def write_model_dashboard(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
-) -> tuple[Path, int, ModelSummary]:
-    """The model's page; its path, size and current state."""
-    data = load_dashboard_data(con, paths, model)
-    summary = summary_from_frames(model, data.metrics, data.series, data.volume, data.alerts)
-    target = dashboard_path(paths, model.model_id)
-    return target, write_atomically(target, model_page(data, summary)), summary
+def _read_entry(paths: DataPaths, model: ModelConfig) -> dict:
+    """A model's index entry; a model whose dashboard was never built shows as NO DATA."""
+    try:
+        return json.loads((paths.reports / model.model_id / SUMMARY_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {"model_id": model.model_id, "state": NO_DATA, "open_alerts": 0, "metrics": []}
 
 
-def write_index(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, models: list[ModelConfig]
-) -> Path:
+def write_index(paths: DataPaths, models: list[ModelConfig]) -> Path:
+    """`reports/index.html` over the models of the models file, in id order."""
     target = index_path(paths)
-    summaries = [model_summary(con, paths, m) for m in sorted(models, key=lambda m: m.model_id)]
-    write_atomically(target, index_page(summaries))
+    entries = [_read_entry(paths, m) for m in sorted(models, key=lambda m: m.model_id)]
+    write_atomically(target, index_page(entries))
     return target
 
 
@@ -64,9 +67,14 @@ def write_dashboards(
     model: ModelConfig,
     all_models: list[ModelConfig],
 ) -> DashboardResult:
-    """The model's dashboard and the index (whose row for this model just changed)."""
+    """The model's page and index entry, then the index (whose row for the model changed)."""
     began = time.perf_counter()
-    path, size, summary = write_model_dashboard(con, paths, model)
-    index = write_index(con, paths, all_models)
+    data = load_dashboard_data(con, paths, model)
+    summary = summary_from_frames(model, data.metrics, data.series, data.volume, data.alerts)
+    target = dashboard_path(paths, model.model_id)
+    size = write_atomically(target, model_page(data, summary))
+    entry = json.dumps(index_entry(summary), indent=1)
+    write_atomically(target.with_name(SUMMARY_FILE), entry)
+    index = write_index(paths, all_models)
     seconds = time.perf_counter() - began
-    return DashboardResult(path, index, size, seconds, summary.state, len(summary.open_alerts))
+    return DashboardResult(target, index, size, seconds, summary.state, len(summary.open_alerts))

@@ -5,31 +5,35 @@ from __future__ import annotations
 import datetime as dt
 
 from perf_pipeline.dashboard.html_parts import STYLE, esc, fmt_number, table
-from perf_pipeline.dashboard.summary import ModelSummary, sparkline
 
 
-def _metrics_cell(summary: ModelSummary) -> str:
+def _state(state: str) -> str:
+    return f'<span class="state {esc(state.replace(" ", "_"))}">{esc(state)}</span>'
+
+
+def _metrics_cell(entry: dict) -> str:
     lines = []
-    for s in summary.metrics:
-        final = f"{fmt_number(s.final.value)} on {s.final.day}" if s.final else "no final value yet"
+    for m in entry.get("metrics", []):
+        final = m.get("final")
+        value = f"{fmt_number(final[0])} on {esc(final[1])}" if final else "no final value yet"
         lines.append(
-            f'<span class="state {s.state}">{s.state}</span> {esc(s.metric)}: {final} '
-            f"(bound {esc(s.bound.describe())}) "
-            f'<span style="font-family:monospace">{esc(sparkline(s.trend))}</span>'
+            f"{_state(m['state'])} {esc(m['metric'])}: {value} (bound {esc(m['bound'])}) "
+            f'<span style="font-family:monospace">{esc(m["trend"])}</span>'
         )
     return "<br>".join(lines) or "-"
 
 
-def index_page(summaries: list[ModelSummary]) -> str:
+def index_page(entries: list[dict]) -> str:
+    """`entries`: `perf_pipeline.dashboard.summary.index_entry` of each model."""
     rows = [
         [
-            f'<a href="{esc(s.model_id)}/index.html">{esc(s.model_id)}</a>',
-            f'<span class="state {s.state.replace(" ", "_")}">{esc(s.state)}</span>',
-            esc(s.latest_day or "-"),
-            _metrics_cell(s),
-            f"{len(s.open_alerts):,}",
+            f'<a href="{esc(e["model_id"])}/index.html">{esc(e["model_id"])}</a>',
+            _state(e["state"]),
+            esc(e.get("latest_day") or "-"),
+            _metrics_cell(e),
+            f"{int(e.get('open_alerts', 0)):,}",
         ]
-        for s in summaries
+        for e in entries
     ]
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     models_table = table(

@@ -1,8 +1,9 @@
 """What the dashboard and `perf-pipeline status` read, as small aggregated frames.
 
-Every query reads one model's Parquet files through DuckDB (`read_table_sql` with the model id,
-so other models' files are never opened) and returns per-day or per-(day, feature) rows, never
-raw predictions: a year of a model is a few tens of thousands of rows however busy it is.
+Each of a model's tables is read from its Parquet files once (`stage_tables`; `read_table_sql`
+with the model id, so other models' files are never opened) and every query returns per-day or
+per-(day, feature) rows, never raw predictions: a year of a model is a few tens of thousands of
+rows however busy it is.
 """
 
 from __future__ import annotations
@@ -22,17 +23,58 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DRIFT_SHARE = "drift_share"
+# The columns each staged table keeps: what the queries below read, nothing more.
+_STAGED_COLUMNS = {
+    "performance": "date, segment_column, segment_value, metric, value, n, ci_low, ci_high, "
+    "label_coverage, coalesce(is_estimated, false) AS is_estimated, model_id",
+    "drift": 'date, "column", method, statistic, p_value, threshold, drifted, psi',
+    "ingest_log": "date, source, rows_read, accepted, quarantined, error",
+    "data_quality": "date, expectation, success, severity",
+    "alerts": "date, kind, metric_or_column, value, threshold, severity, status, message",
+}
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A model's tables, each read from its Parquet files once into a temporary table (a year
+    is 365 files per table: scanning them once, not once per query, is most of the speed);
+    `None` for a table with no files yet."""
+
+    model: ModelConfig
+    tables: dict[str, str | None]
+
+    def __getitem__(self, table: str) -> str | None:
+        return self.tables[table]
+
+
+def stage_tables(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, tables=None
+) -> Staged:
+    staged: dict[str, str | None] = {}
+    for table in tables or _STAGED_COLUMNS:
+        if not has_files(paths, table, model.model_id):
+            staged[table] = None
+            continue
+        name = f"_dashboard_{table}"
+        source = read_table_sql(paths, table, model.model_id)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {_STAGED_COLUMNS[table]} FROM {source}"
+        )
+        staged[table] = name
+    return Staged(model, staged)
+
+
 DATASET_COLUMN = "__dataset__"
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.html$")
 
 
-def shown_metrics(con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig) -> list:
+def shown_metrics(con: duckdb.DuckDBPyConnection, staged: Staged) -> list:
     """The configured metrics (those with thresholds), in file order; every overall metric in
     the table when none is configured, so a model without thresholds still shows its numbers."""
-    configured = [m for m in model.thresholds if m != DRIFT_SHARE]
-    if configured or not has_files(paths, "performance", model.model_id):
+    configured = [m for m in staged.model.thresholds if m != DRIFT_SHARE]
+    if configured or staged["performance"] is None:
         return configured
-    source = read_table_sql(paths, "performance", model.model_id)
+    source = staged["performance"]
     rows = con.execute(
         f"SELECT DISTINCT metric FROM {source} WHERE segment_column = '__all__' ORDER BY metric"
     ).fetchall()
@@ -62,16 +104,17 @@ def _reference_sql(paths: DataPaths, model: ModelConfig) -> str:
 
 
 def metric_series(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, metrics: list[str]
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, staged: Staged, metrics: list[str]
 ) -> pd.DataFrame:
     """Overall rows of `metrics`, one per (day, metric, realized/estimated), with the row's
     read-time `status` and the day's `reference` value."""
     import pandas as pd
 
     columns = ["date", "metric", "status", "is_estimated", "value", "ci_low", "ci_high", "n"]
-    if not metrics or not has_files(paths, "performance", model.model_id):
+    if not metrics or staged["performance"] is None:
         return pd.DataFrame(columns=[*columns, "label_coverage", "reference"])
-    source = read_table_sql(paths, "performance", model.model_id)
+    source = staged["performance"]
+    model = staged.model
     with_status = with_status_sql(source, [StatusSettings.of(model)])
     return con.execute(
         f"""
@@ -88,15 +131,13 @@ def metric_series(
     ).df()
 
 
-def label_coverage(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
-) -> pd.DataFrame:
+def label_coverage(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """`(date, coverage)`: the share of the day's predictions labelled so far."""
     import pandas as pd
 
-    if not has_files(paths, "performance", model.model_id):
+    if staged["performance"] is None:
         return pd.DataFrame(columns=["date", "coverage"])
-    source = read_table_sql(paths, "performance", model.model_id)
+    source = staged["performance"]
     return con.execute(
         f"SELECT date, max(label_coverage) AS coverage FROM {source} "
         "WHERE segment_column = '__all__' AND NOT coalesce(is_estimated, false) "
@@ -104,18 +145,16 @@ def label_coverage(
     ).df()
 
 
-def daily_volume(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
-) -> pd.DataFrame:
+def daily_volume(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """`(date, rows_read, accepted, quarantined, quarantine_share, error)` of the prediction
     logs, from `ingest_log` (the ingest's own count of every row read)."""
     import pandas as pd
 
-    if not has_files(paths, "ingest_log", model.model_id):
+    if staged["ingest_log"] is None:
         return pd.DataFrame(
             columns=["date", "rows_read", "accepted", "quarantined", "quarantine_share", "error"]
         )
-    source = read_table_sql(paths, "ingest_log", model.model_id)
+    source = staged["ingest_log"]
     return con.execute(
         f"SELECT date, sum(rows_read) AS rows_read, sum(accepted) AS accepted, "
         "sum(quarantined) AS quarantined, "
@@ -125,15 +164,13 @@ def daily_volume(
     ).df()
 
 
-def blocked_days(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
-) -> pd.DataFrame:
+def blocked_days(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """`(date, failed)`: days an error-severity expectation failed (the gate blocked them)."""
     import pandas as pd
 
-    if not has_files(paths, "data_quality", model.model_id):
+    if staged["data_quality"] is None:
         return pd.DataFrame(columns=["date", "failed"])
-    source = read_table_sql(paths, "data_quality", model.model_id)
+    source = staged["data_quality"]
     return con.execute(
         f"SELECT date, string_agg(DISTINCT expectation, ', ' ORDER BY expectation) AS failed "
         f"FROM {source} WHERE NOT success AND severity = 'error' "
@@ -141,32 +178,28 @@ def blocked_days(
     ).df()
 
 
-def drift_cells(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
-) -> pd.DataFrame:
+def drift_cells(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """Every (day, column) drift row, the dataset row included."""
     import pandas as pd
 
     columns = ["date", "column", "method", "statistic", "p_value", "threshold", "drifted", "psi"]
-    if not has_files(paths, "drift", model.model_id):
+    if staged["drift"] is None:
         return pd.DataFrame(columns=columns)
-    source = read_table_sql(paths, "drift", model.model_id)
+    source = staged["drift"]
     return con.execute(
         f'SELECT date, "column", method, statistic, p_value, threshold, drifted, psi '
         f'FROM {source} ORDER BY date, "column"'
     ).df()
 
 
-def model_alerts(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
-) -> pd.DataFrame:
+def model_alerts(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """Every alert of the model, newest first."""
     import pandas as pd
 
     columns = ["date", "kind", "metric_or_column", "value", "threshold", "severity", "status"]
-    if not has_files(paths, "alerts", model.model_id):
+    if staged["alerts"] is None:
         return pd.DataFrame(columns=[*columns, "message"])
-    source = read_table_sql(paths, "alerts", model.model_id)
+    source = staged["alerts"]
     return con.execute(
         f"SELECT {', '.join(columns)}, message FROM {source} "
         "ORDER BY date DESC, kind, metric_or_column"
@@ -175,11 +208,9 @@ def model_alerts(
 
 def worst_segments(
     con: duckdb.DuckDBPyConnection,
-    paths: DataPaths,
-    model: ModelConfig,
+    staged: Staged,
     metrics: list[str],
     window_days: int = 14,
-    limit: int = 10,
 ) -> pd.DataFrame:
     """Per (segment, metric), the realized value over the last `window_days` days with labels
     (weighted by each day's labelled rows) beside the overall value over the same days.
@@ -189,9 +220,9 @@ def worst_segments(
     import pandas as pd
 
     columns = ["segment_column", "segment_value", "metric", "value", "overall", "n", "first"]
-    if not metrics or not has_files(paths, "performance", model.model_id):
+    if not metrics or staged["performance"] is None:
         return pd.DataFrame(columns=[*columns, "last"])
-    source = read_table_sql(paths, "performance", model.model_id)
+    source = staged["performance"]
     return con.execute(
         f"""
         WITH realized AS (
@@ -254,16 +285,17 @@ class DashboardData:
 def load_dashboard_data(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
 ) -> DashboardData:
-    metrics = shown_metrics(con, paths, model)
+    staged = stage_tables(con, paths, model)
+    metrics = shown_metrics(con, staged)
     return DashboardData(
         model=model,
         metrics=metrics,
-        series=metric_series(con, paths, model, metrics),
-        coverage=label_coverage(con, paths, model),
-        volume=daily_volume(con, paths, model),
-        blocked=blocked_days(con, paths, model),
-        drift=drift_cells(con, paths, model),
-        alerts=model_alerts(con, paths, model),
-        segments=worst_segments(con, paths, model, metrics),
+        series=metric_series(con, paths, staged, metrics),
+        coverage=label_coverage(con, staged),
+        volume=daily_volume(con, staged),
+        blocked=blocked_days(con, staged),
+        drift=drift_cells(con, staged),
+        alerts=model_alerts(con, staged),
+        segments=worst_segments(con, staged, metrics),
         reports=report_links(paths, model),
     )

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.dashboard.bounds import Bound, metric_bound
-from perf_pipeline.dashboard.queries import daily_volume, metric_series, model_alerts, shown_metrics
+from perf_pipeline.dashboard.queries import (
+    daily_volume,
+    metric_series,
+    model_alerts,
+    shown_metrics,
+    stage_tables,
+)
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.performance_status import ESTIMATED, FINAL, PROVISIONAL
 
@@ -181,11 +187,33 @@ def summary_from_frames(
 def model_summary(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
 ) -> ModelSummary:
-    metrics = shown_metrics(con, paths, model)
+    staged = stage_tables(con, paths, model, ("performance", "ingest_log", "alerts"))
+    metrics = shown_metrics(con, staged)
     return summary_from_frames(
         model,
         metrics,
-        metric_series(con, paths, model, metrics),
-        daily_volume(con, paths, model),
-        model_alerts(con, paths, model),
+        metric_series(con, paths, staged, metrics),
+        daily_volume(con, staged),
+        model_alerts(con, staged),
     )
+
+
+def index_entry(summary: ModelSummary) -> dict:
+    """What the models index shows of a model, as JSON-ready values (kept beside its page, so
+    the index is rebuilt from every model's file without querying any model's tables)."""
+    return {
+        "model_id": summary.model_id,
+        "state": summary.state,
+        "latest_day": summary.latest_day.isoformat() if summary.latest_day else None,
+        "open_alerts": len(summary.open_alerts),
+        "metrics": [
+            {
+                "metric": m.metric,
+                "state": m.state,
+                "final": None if m.final is None else [m.final.value, m.final.day.isoformat()],
+                "bound": m.bound.describe(),
+                "trend": sparkline(m.trend),
+            }
+            for m in summary.metrics
+        ],
+    }
