@@ -207,7 +207,7 @@ def smtp_server(port: int, logins: dict[str, str] | None = None) -> Iterator[Smt
             isinstance(data, LoginPassword)
             and (logins or {}).get(data.login.decode()) == data.password.decode()
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # not handled: the server answers 535
 
     recorder = SmtpRecorder()
     extra: dict[str, Any] = {}
