@@ -1,5 +1,5 @@
-"""`perf-pipeline`: demo, backfill, status, validate, add-model and ui, over the same definitions
-as the Dagster UI.
+"""`perf-pipeline`: demo, backfill, status, alerts, validate, add-model and ui, over the same
+definitions as the Dagster UI.
 
 Every command honours `PERF_PIPELINE_HOME` (the data root, default `./data`) and `DAGSTER_HOME`
 (default `<data root>/dagster_home`), so runs launched here show up in `dagster dev`.
@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--model", action="append", help="only this model (repeatable)")
     status = sub.add_parser("status", help="latest metrics and open alerts")
     status.add_argument("--model", action="append", help="only this model (repeatable)")
+    from perf_pipeline import cli_alerts
+
+    cli_alerts.add_parser(sub)
     sub.add_parser("ui", help="open the Dagster UI on this data root (dagster dev)")
     sub.add_parser(
         "validate", help="check the models file: every problem named; exit 2 if there is one"
@@ -112,7 +115,8 @@ def _run_backfill(
     model has a day in the range."""
     import dagster as dg
 
-    from perf_pipeline.runner import backfill, ensure_dagster_home, notify_pending
+    from perf_pipeline import cli_alerts
+    from perf_pipeline.runner import backfill, ensure_dagster_home
 
     if end < start:
         raise SystemExit(f"--end {end} is before --start {start}")
@@ -131,7 +135,8 @@ def _run_backfill(
     began = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         outcomes = backfill(defs, instance, selected, start, end)
-        sent, notify_error = notify_pending(defs, instance, paths)
+        # A range (or an old day) goes out as one digest per model and run.
+        sent, notify_error = cli_alerts.notify_after_backfill(defs, instance, paths, outcomes)
     for o in outcomes:
         state = "ok" if o.success else f"FAILED at {', '.join(o.failed_steps) or 'run level'}"
         print(f"  {o.model_id}: {o.start} .. {o.end}  run {o.run_id[:8]}  {state}")
@@ -208,6 +213,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return validate_command(paths)
     if args.command == "add-model":
         return _add_model(paths, args.model_id, args.task)
+    if args.command == "alerts":
+        from perf_pipeline import cli_alerts
+
+        return cli_alerts.run(args, paths)
     if args.command == "status":
         from perf_pipeline.status import print_status
 

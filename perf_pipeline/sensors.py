@@ -4,6 +4,12 @@ The alerts sensor reads the event log with its own cursor per asset instead of u
 `@asset_sensor`, which sees only the latest event per tick: a backfill materializes many
 partitions at once, and every one of them may carry alerts. It watches every asset tagged
 `perf_pipeline/produces_alerts` (a data engineer's own asset included), not a list of names.
+
+It also tells a backfill from the daily flow, by the run that wrote each partition: a run
+launched by hand (the CLI, the UI, `dg launch`) over more than one day, a Dagster backfill, or a
+run of one day older than a day already materialized is a backfill, and its alerts go out as one
+digest per model and run; the scheduled daily run and the sensors' runs (late labels, dependent
+days) are the daily flow, and each of their new alerts is sent on its own.
 """
 
 import datetime as dt
@@ -22,11 +28,16 @@ RETRY_FAILED_AFTER = dt.timedelta(minutes=5)
 ALERT_PRODUCERS = dg.AssetSelection.tag(PRODUCES_ALERTS_TAG, "true")
 
 
+Touched = dict[tuple[str, dt.date], set[str]]  # (model id, day) -> the runs that wrote it
+
+
 def _new_partitions(
     context: dg.SensorEvaluationContext, keys: list[dg.AssetKey], cursors: dict[str, int]
-) -> set[tuple[str, dt.date]]:
-    """(model id, day) of every partition of `keys` materialized since the cursors."""
-    touched: set[tuple[str, dt.date]] = set()
+) -> tuple[Touched, set[str]]:
+    """(model id, day) of every partition of `keys` materialized since the cursors, with the
+    runs that wrote it; and the runs that are backfills."""
+    touched: Touched = {}
+    backfills: set[str] = set()
     for key in keys:
         name = key.to_user_string()
         records = context.instance.fetch_materializations(
@@ -34,12 +45,44 @@ def _new_partitions(
             limit=PAGE,
             ascending=True,
         ).records
+        first_of_run: dict[str, int] = {}
         for record in records:
             cursors[name] = max(cursors.get(name, 0), record.storage_id)
             day = partition_day(record.partition_key)
             if day is not None:
-                touched.add((key.path[0], day))
-    return touched
+                touched.setdefault((key.path[0], day), set()).add(record.run_id)
+                first_of_run.setdefault(record.run_id, record.storage_id)
+        backfills |= {
+            run_id
+            for run_id, first in first_of_run.items()
+            if is_backfill_run(context.instance, run_id, key, first)
+        }
+    return touched, backfills
+
+
+_LAUNCHED_BY_AUTOMATION = ("dagster/sensor_name", "dagster/schedule_name")
+
+
+def is_backfill_run(
+    instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey, first_storage_id: int
+) -> bool:
+    """Whether a run that materialized `key` is a backfill: launched by hand (or as a Dagster
+    backfill) over more than one day, or over one day older than a day of `key` materialized
+    before it. Scheduled and sensor-launched runs never are: they are the daily flow."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or any(tag in run.tags for tag in _LAUNCHED_BY_AUTOMATION):
+        return False
+    if "dagster/backfill" in run.tags:
+        return True
+    start = run.tags.get("dagster/asset_partition_range_start")
+    end = run.tags.get("dagster/asset_partition_range_end")
+    if start and end and start != end:
+        return True
+    day = partition_day(run.tags.get("dagster/partition") or start)
+    if day is None:
+        return False
+    earlier = instance.get_materialized_partitions(key, before_cursor=first_storage_id)
+    return any((d := partition_day(p)) is not None and d > day for p in earlier)
 
 
 def partition_day(partition_key: str | None) -> dt.date | None:
@@ -51,21 +94,37 @@ def partition_day(partition_key: str | None) -> dt.date | None:
         return None
 
 
-def _alerts_of(storage: PipelineStorage, touched: set[tuple[str, dt.date]]) -> list[dict[str, str]]:
-    """`alert_id` and `model_id` of the alerts stored for these (model, day) partitions."""
+def _alerts_of(storage: PipelineStorage, touched: set[tuple[str, dt.date]]) -> list[dict]:
+    """`alert_id`, `model_id` and `date` of the alerts stored for these partitions; rebuilds
+    those models' `incidents` on the way (a clean day can resolve one without any alert)."""
+    from perf_pipeline.alerts.incidents import refresh_incidents
     from perf_pipeline.lake import day_files, read_files_sql
 
-    found: list[dict[str, str]] = []
+    found: list[dict] = []
     with storage.get_connection() as con:
-        for model_id in sorted({m for m, _ in touched}):
+        models = sorted({m for m, _ in touched})
+        for model_id in models:
             days = sorted(d for m, d in touched if m == model_id)
             files = day_files(storage.paths, "alerts", model_id, days)
             if files:
-                query = f"SELECT DISTINCT alert_id FROM {read_files_sql(files)}"
+                query = f"SELECT DISTINCT alert_id, date FROM {read_files_sql(files)}"
                 found += [
-                    {"alert_id": r[0], "model_id": model_id} for r in con.execute(query).fetchall()
+                    {"alert_id": a, "model_id": model_id, "date": d}
+                    for a, d in con.execute(query).fetchall()
                 ]
+        refresh_incidents(con, storage.paths, models)
     return found
+
+
+def _digests(found: list[dict], touched: Touched, backfills: set[str]) -> dict[str, str]:
+    """Alert id -> the backfill run that raised it, for alerts whose partition only backfill
+    runs wrote this tick (a partition the daily flow also wrote is sent alert by alert)."""
+    digests = {}
+    for alert in found:
+        runs = touched.get((alert["model_id"], alert["date"]), set())
+        if runs and runs <= backfills:
+            digests[alert["alert_id"]] = max(runs)
+    return digests
 
 
 @dg.sensor(
@@ -82,9 +141,11 @@ def alerts_sensor(context: dg.SensorEvaluationContext, storage: PipelineStorage)
 
     cursors: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     keys = sorted(ALERT_PRODUCERS.resolve(context.repository_def.asset_graph))
-    touched = _new_partitions(context, keys, cursors)
+    touched, backfills = _new_partitions(context, keys, cursors)
     context.update_cursor(json.dumps(cursors, sort_keys=True))
-    fresh = pending_ids(storage.paths, _alerts_of(storage, touched)) if touched else []
+    found = _alerts_of(storage, set(touched)) if touched else []
+    fresh = pending_ids(storage.paths, found) if found else []
+    digests = {a: run for a, run in _digests(found, touched, backfills).items() if a in fresh}
     now = dt.datetime.now(dt.UTC)
     retry, failed_at = failed_attempts_due(storage.paths, now, RETRY_FAILED_AFTER)
     ids = sorted(set(fresh) | set(retry))
@@ -96,8 +157,14 @@ def alerts_sensor(context: dg.SensorEvaluationContext, storage: PipelineStorage)
         )
     return dg.RunRequest(
         run_key=f"alerts-{'-'.join(str(v) for v in sorted(cursors.values()))}-{failed_at}",
-        run_config=dg.RunConfig(ops={"send_alerts": {"config": {"alert_ids": ids}}}),
-        tags={"perf_pipeline/alerts": str(len(fresh)), "perf_pipeline/retries": str(len(retry))},
+        run_config=dg.RunConfig(
+            ops={"send_alerts": {"config": {"alert_ids": ids, "digests": digests}}}
+        ),
+        tags={
+            "perf_pipeline/alerts": str(len(fresh)),
+            "perf_pipeline/retries": str(len(retry)),
+            "perf_pipeline/digest_alerts": str(len(digests)),
+        },
     )
 
 

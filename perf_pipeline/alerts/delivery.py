@@ -238,6 +238,9 @@ def deliver(
             if fresh:
                 plan = plan_delivery(fresh, digests or {}, incidents, delivered_ids(paths, channel))
                 _carry_out(paths, channel, plan, report)
+    from perf_pipeline.views import refresh_views
+
+    refresh_views(paths)  # the `notifications` view appears with the ledger
     return report
 
 

@@ -82,7 +82,7 @@ def judged_evidence(
     _add(evidence, "data_quality", quality)
     landed = _filtered(con, paths, "performance", model_id, "'performance'", "true", since)
     _add(evidence, "freshness", landed)
-    evidence.partition_days = _partition_days(paths, model_id, since)
+    evidence.partition_days = alert_partition_days(paths, model_id, since)
     return evidence
 
 
@@ -104,7 +104,7 @@ def _filtered(
     ).fetchall()
 
 
-def _partition_days(paths: DataPaths, model_id: str, since: dt.date) -> set[dt.date]:
+def alert_partition_days(paths: DataPaths, model_id: str, since: dt.date) -> set[dt.date]:
     """Days with an `alerts` partition: some stage judged the model that day."""
     base = paths.partition_dir("alerts", model_id, None)
     days = set()

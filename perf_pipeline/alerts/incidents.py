@@ -173,6 +173,9 @@ def refresh_incidents(
         if incidents or has_files(paths, TABLE, model_id):
             _write(con, paths, model_id, incidents, now)
         found += incidents
+    from perf_pipeline.views import refresh_views
+
+    refresh_views(paths)  # the `incidents` view appears with the table's first file
     return found
 
 

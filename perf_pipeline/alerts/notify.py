@@ -2,7 +2,10 @@
 
 The channels are the always-on log (`alerts/alerts.jsonl` and the Dagster event log) and the
 models file's `notifications:` entries; `perf_pipeline.alerts.delivery` makes delivery exactly
-once per alert and channel, even when two notifier runs overlap.
+once per alert and channel, even when two notifier runs overlap, and follows the alerts'
+incidents: an incident is paged once, what people acknowledged or snoozed is held back, and a
+backfill's alerts (`digests` in the job's config: alert id -> the run that raised it) go out as
+one digest per model and run.
 """
 
 from pathlib import Path
@@ -39,6 +42,9 @@ def load_alerts(paths: DataPaths, alert_ids: list[str]) -> list[dict[str, Any]]:
 
 class NotifyConfig(dg.Config):
     alert_ids: list[str]
+    # Alerts of a backfill, by id, with the run that raised them: sent as one digest per model
+    # and run. Any other alert of `alert_ids` is sent on its own.
+    digests: dict[str, str] = {}
 
 
 @dg.op(description="Send each new alert once to every channel: log, alerts.jsonl, models file.")
@@ -47,15 +53,18 @@ def send_alerts(
 ) -> int:
     paths = storage.paths
     alerts = load_alerts(paths, config.alert_ids)
-    report = deliver(paths, alerts)
+    report = deliver(paths, alerts, digests=config.digests)
     sent = report.sent_ids
     for alert in alerts:
         if alert["alert_id"] in sent:
             context.log.warning(f"ALERT [{alert['kind']}] {alert['message']}")
+    held = {a for ids in report.suppressed.values() for a in ids}
     context.add_output_metadata(
         {
             "sent": len(sent),
             **{f"sent_to_{name}": len(ids) for name, ids in report.sent.items()},
+            "digests": len(report.digests),
+            "held_back": len(held),
             "log": dg.MetadataValue.path(str(paths.alerts_log)),
         }
     )
