@@ -1,9 +1,11 @@
 """The acceptable range of a metric, from its thresholds and the reference value.
 
-Mirrors the alerting rule (`perf_pipeline.alerts.regressions`): a value breaks its bounds when
+Mirrors the alerts' fixed bounds (`perf_pipeline.alerts.regressions`): a value breaks them when
 it is below `min`, above `max`, or worse than the reference by more than `max_drop` in the
-metric's bad direction. Folding the three into one `[low, high]` lets a chart shade the band
-and a table print it, with the same verdict as the alerts.
+metric's bad direction. Folding the three into one `[low, high]` lets a chart draw them and a
+table print them, with the same verdict as the alerts. A threshold's statistical `band`,
+`require_ci` and `persist_days` are filters the alerts stage applies over history; the charts
+mark the alerts that stage actually raised.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ ESTIMATED_COLOR = "#ff7f0e"
 BOUND_COLOR = "#d62728"
 REFERENCE_COLOR = "#7f7f7f"
 ROW_HEIGHT = 210
-_SEVERITY_COLOR = {"error": "#d62728", "warning": "#ff9f1c"}
+_SEVERITY_COLOR = {"critical": "#d62728", "error": "#d62728", "warning": "#ff9f1c"}
 _STATS = ("statistic", "p_value", "threshold")
 _ALERT_KINDS = ("data_quality", "drift", "performance", "estimated_performance", "freshness")
 
