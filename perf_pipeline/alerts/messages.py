@@ -124,7 +124,7 @@ def digest_message(
     days = sorted(_day(a) for a in alerts)
     span = days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
     critical = sum(1 for a in alerts if _is_critical(a))
-    counted = f"{len(alerts)} alerts" + (f" ({critical} critical)" if critical else "")
+    counted = _alerts_count(len(alerts)) + (f" ({critical} critical)" if critical else "")
     sections = [
         _model_section(model, group, per_model) for model, group in sorted(by_model.items())
     ]
@@ -152,7 +152,7 @@ def _model_section(model: str, alerts: list[Alert], per_model: int) -> Section:
     if len(ordered) > per_model:
         lines.append(f"and {len(ordered) - per_model} more")
     critical = sum(1 for a in alerts if _is_critical(a))
-    return Section(f"{model}: {len(alerts)} alerts, {critical} critical", tuple(lines))
+    return Section(f"{model}: {_alerts_count(len(alerts))}, {critical} critical", tuple(lines))
 
 
 def _own_message(alert: Alert) -> str:
@@ -249,6 +249,10 @@ def _report(alert: Alert, paths: DataPaths) -> str | None:
 
 def _day(alert: Alert) -> str:
     return str(alert.get("date") or "")[:10]
+
+
+def _alerts_count(n: int) -> str:
+    return f"{n} alert" if n == 1 else f"{n} alerts"
 
 
 def _is_critical(alert: Alert) -> bool:
