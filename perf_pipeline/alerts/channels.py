@@ -56,7 +56,11 @@ class Channel(ABC):
 
     @abstractmethod
     def send(self, alerts: list[dict[str, Any]]) -> None:
-        """Deliver `alerts` (rows of the `alerts` table as plain JSON-able dicts) or raise."""
+        """Deliver `alerts` (rows of the `alerts` table as plain JSON-able dicts) or raise.
+
+        A channel whose `send` also takes `digest: bool = False` is told when the batch is a
+        backfill's digest (which may hold a single alert); the shipped kinds do.
+        """
 
 
 def register_channel(cls: type[Channel]) -> type[Channel]:
