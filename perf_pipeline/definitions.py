@@ -54,6 +54,7 @@ def model_definitions(paths: DataPaths) -> dg.Definitions:
 def shared_definitions(paths: DataPaths) -> dg.Definitions:
     """What every model shares: the storage resource, the notifier job and its sensors."""
     from perf_pipeline.alerts.notify import notify_alerts
+    from perf_pipeline.executors import configured_executor
     from perf_pipeline.resources import PipelineStorage
     from perf_pipeline.sensors import alerts_sensor, run_failure_sensor
 
@@ -61,6 +62,7 @@ def shared_definitions(paths: DataPaths) -> dg.Definitions:
         jobs=[notify_alerts],
         sensors=[alerts_sensor, run_failure_sensor],
         resources={"storage": PipelineStorage(data_root=str(paths.root))},
+        executor=configured_executor(),
     )
 
 
@@ -82,12 +84,14 @@ def build_definitions(
     channel kinds: a bad `notifications:` entry fails the load like any other models-file error.
     """
     from perf_pipeline.alerts.delivery import channel_config_problems
+    from perf_pipeline.assets.gate import gate_definitions
     from perf_pipeline.config import ModelsFileError
 
     paths = DataPaths(resolve_data_root(data_root))
     merged = dg.Definitions.merge(
         model_definitions(paths), shared_definitions(paths), defs_folder_definitions(defs_module)
     )
+    merged = dg.Definitions.merge(merged, gate_definitions(paths))
     problems = channel_config_problems(paths)
     if problems:
         raise ModelsFileError("\n".join(problems))

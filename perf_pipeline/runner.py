@@ -2,6 +2,15 @@
 
 The command line and the UI share one instance, so a backfill started from a terminal appears in
 `dagster dev` with its logs, asset materializations and check results.
+
+A run executes in this process unless its run config names an executor (`execution:`, e.g.
+`deploy/celery.yaml`): then it is rebuilt from the code location (`perf_pipeline.definitions`,
+reading `PERF_PIPELINE_HOME`) and its steps go wherever that executor sends them, Celery
+workers or Kubernetes jobs, with no change to the assets.
+
+Stopping a backfill (Ctrl-C, a killed process) is safe at any point: every table file is
+written to a temporary name and renamed, so the next backfill of the range simply recomputes
+the days and replaces what the stopped run wrote.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -25,6 +35,10 @@ from perf_pipeline.paths import DataPaths
 from perf_pipeline.resources import PipelineStorage
 
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
+# Every run of a model carries its id: the run queue limits runs per model by this tag
+# (deploy/dagster.yaml).
+MODEL_TAG = "perf_pipeline/model"
+CODE_LOCATION_MODULE = "perf_pipeline.definitions"
 
 
 def ensure_dagster_home(paths: DataPaths) -> Path:
@@ -53,6 +67,36 @@ def _log_config(level: str) -> dict:
     return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
+def _run_config(log_level: str, extra: dict[str, Any] | None) -> dict[str, Any]:
+    return {**_log_config(log_level), **(extra or {})}
+
+
+def _execute(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job_name: str,
+    run_config: dict[str, Any],
+    tags: dict[str, str],
+) -> dg.ExecutionResult:
+    """In this process, or, when the run config names an executor, through that executor on
+    a job rebuilt from the code location (which executors need to send steps elsewhere)."""
+    if "execution" not in run_config:
+        job = defs.resolve_job_def(job_name)
+        return job.execute_in_process(
+            run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+        )
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    repository = ReconstructableRepository.for_module(CODE_LOCATION_MODULE, "defs", os.getcwd())
+    return dg.execute_job(
+        repository.get_reconstructable_job(job_name),
+        instance=instance,
+        run_config=run_config,
+        tags=tags,
+        raise_on_error=False,
+    )
+
+
 def backfill(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -60,23 +104,29 @@ def backfill(
     start: dt.date,
     end: dt.date,
     log_level: str = "INFO",
+    run_config: dict[str, Any] | None = None,
 ) -> list[RunOutcome]:
-    """One run per model for the whole range (the single-run backfill policy), never per day."""
+    """One run per model for the whole range (the single-run backfill policy), never per day.
+
+    `run_config` is merged into each run's config: an `execution:` block sends the steps to
+    that executor (the code location must have been loaded with it, `perf_pipeline.executors`).
+    """
     outcomes = []
     for model in models:
         first = max(start, model.start_date)
         if first > end:
             continue
-        job = defs.resolve_job_def(daily_job_name(model.model_id))
-        result = job.execute_in_process(
-            run_config=_log_config(log_level),
-            instance=instance,
+        result = _execute(
+            defs,
+            instance,
+            daily_job_name(model.model_id),
+            _run_config(log_level, run_config),
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
                 ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
                 "perf_pipeline/launched_by": "cli",
+                MODEL_TAG: model.model_id,
             },
-            raise_on_error=False,
         )
         failed = [e.step_key for e in result.all_events if e.is_step_failure and e.step_key]
         outcomes.append(
