@@ -5,8 +5,6 @@ days a run covers. In the model's daily job it runs once per run, after the day'
 alerts; a single-run backfill of a year builds it once, at the end, not once per day.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from perf_pipeline.assets.common import asset_key, group_name
