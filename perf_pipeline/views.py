@@ -99,12 +99,12 @@ LEFT JOIN ({incidents}) AS i
 # One row per delivery attempt of an alert on a channel; older ledgers lack some keys (NULL).
 _NOTIFICATIONS_SQL = """
 SELECT alert_id, model_id, channel, kind AS channel_kind,
-       row_number() OVER (PARTITION BY alert_id, channel ORDER BY at) AS attempt,
-       status, error, reason, digest, CAST(at AS TIMESTAMPTZ) AS at
+       row_number() OVER (PARTITION BY alert_id, channel ORDER BY "at") AS attempt,
+       status, error, reason, digest, CAST("at" AS TIMESTAMPTZ) AS "at"
 FROM read_json({path}, format = 'newline_delimited', ignore_errors = true,
      columns = {{alert_id: 'VARCHAR', model_id: 'VARCHAR', channel: 'VARCHAR',
                  kind: 'VARCHAR', status: 'VARCHAR', error: 'VARCHAR', reason: 'VARCHAR',
-                 digest: 'VARCHAR', at: 'VARCHAR'}})
+                 digest: 'VARCHAR', "at": 'VARCHAR'}})
 """
 
 
