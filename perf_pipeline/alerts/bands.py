@@ -136,8 +136,8 @@ class ReferenceChunks:
         return Bounds(float(np.mean(values)), sd, band.sigma, source)
 
     def _reference_rows(self) -> pd.DataFrame:
-        """The labelled reference, in `prediction_id` order so the chunks do not depend on
-        how its files happen to be read."""
+        """The labelled reference, in the stored reference's row order (DuckDB keeps a
+        file's order), so the same reference always gives the same chunks and band."""
         import pandas as pd
 
         from perf_pipeline.lake import has_files, read_table_sql
@@ -147,11 +147,7 @@ class ReferenceChunks:
                 self._rows = pd.DataFrame()
                 return self._rows
             source = read_table_sql(self._paths, "reference", self._model.model_id)
-            columns = {
-                r[0] for r in self._con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-            }
-            order = " ORDER BY prediction_id" if "prediction_id" in columns else ""
-            query = f"SELECT * FROM {source} WHERE label IS NOT NULL{order}"
+            query = f"SELECT * FROM {source} WHERE label IS NOT NULL"
             self._rows = self._con.execute(query).df()
         return self._rows
 
