@@ -3,10 +3,11 @@
 The command line and the UI share one instance, so a backfill started from a terminal appears in
 `dagster dev` with its logs, asset materializations and check results.
 
-A run executes in this process unless its run config names an executor (`execution:`, e.g.
-`deploy/celery.yaml`): then it is rebuilt from the code location (`perf_pipeline.definitions`,
-reading `PERF_PIPELINE_HOME`) and its steps go wherever that executor sends them, Celery
-workers or Kubernetes jobs, with no change to the assets.
+A run executes in this process unless an executor is configured (`PERF_PIPELINE_EXECUTOR`, see
+`perf_pipeline.executors`, or an `execution:` block in the run config such as
+`deploy/k8s-executor.yaml`): then it is rebuilt from the code location
+(`perf_pipeline.definitions`, reading `PERF_PIPELINE_HOME`) and its steps go wherever that
+executor sends them, Celery workers or Kubernetes jobs, with no change to the assets.
 
 Stopping a backfill (Ctrl-C, a killed process) is safe at any point: every table file is
 written to a temporary name and renamed, so the next backfill of the range simply recomputes
@@ -30,6 +31,7 @@ from dagster._core.storage.tags import (
 from perf_pipeline.alerts.delivery import pending_ids
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.definitions import daily_job_name
+from perf_pipeline.executors import executor_choice
 from perf_pipeline.lake import has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.resources import PipelineStorage
@@ -78,9 +80,9 @@ def _execute(
     run_config: dict[str, Any],
     tags: dict[str, str],
 ) -> dg.ExecutionResult:
-    """In this process, or, when the run config names an executor, through that executor on
-    a job rebuilt from the code location (which executors need to send steps elsewhere)."""
-    if "execution" not in run_config:
+    """In this process, or, when an executor is configured, through that executor on a job
+    rebuilt from the code location (which executors need to send steps elsewhere)."""
+    if executor_choice() == "default" and "execution" not in run_config:
         job = defs.resolve_job_def(job_name)
         return job.execute_in_process(
             run_config=run_config, instance=instance, tags=tags, raise_on_error=False
@@ -108,8 +110,8 @@ def backfill(
 ) -> list[RunOutcome]:
     """One run per model for the whole range (the single-run backfill policy), never per day.
 
-    `run_config` is merged into each run's config: an `execution:` block sends the steps to
-    that executor (the code location must have been loaded with it, `perf_pipeline.executors`).
+    `run_config` is merged into each run's config (an `execution:` block configures the
+    executor the code location was loaded with, `perf_pipeline.executors`).
     """
     outcomes = []
     for model in models:
