@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from perf_pipeline import cli_gate
 from perf_pipeline.paths import DATA_ROOT_ENV, DataPaths, DataRootError, resolve_data_root
 
 
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perf-pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", help=f"data root (default: ${DATA_ROOT_ENV} or ./data)")
     sub = parser.add_subparsers(dest="command", required=True)
+    cli_gate.add_parser(sub)
     demo = sub.add_parser("demo", help="write the sample data if absent, backfill it, summarize")
     demo.add_argument("--fresh", action="store_true", help="rewrite the sample landing zone first")
     backfill = sub.add_parser(
@@ -203,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     paths = DataPaths(resolve_data_root(args.home))
     os.environ[DATA_ROOT_ENV] = str(paths.root)
+    if args.command == "gate":
+        return cli_gate.run(args, paths)
     if args.command == "demo":
         return _demo(paths, args.fresh)
     if args.command == "backfill":

@@ -84,12 +84,14 @@ def build_definitions(
     channel kinds: a bad `notifications:` entry fails the load like any other models-file error.
     """
     from perf_pipeline.alerts.delivery import channel_config_problems
+    from perf_pipeline.assets.gate import gate_definitions
     from perf_pipeline.config import ModelsFileError
 
     paths = DataPaths(resolve_data_root(data_root))
     merged = dg.Definitions.merge(
         model_definitions(paths), shared_definitions(paths), defs_folder_definitions(defs_module)
     )
+    merged = dg.Definitions.merge(merged, gate_definitions(paths))
     problems = channel_config_problems(paths)
     if problems:
         raise ModelsFileError("\n".join(problems))

@@ -29,6 +29,10 @@ SAMPLE_DAYS = 60
 SAMPLE_SEED = 20260901
 ROWS_PER_DAY = 3000
 REFERENCE_ROWS = 5000
+# The shadow candidate (see `_shadow_rows`): card_fraud's `v4` scores every request of these days
+# beside production's `v3`, its own rows ids `<production id>#v4` (the gate's pairing key).
+SHADOW_VERSION = "v4"
+SHADOW_DAYS = range(53, 60)
 
 
 def day(n: int) -> dt.date:
@@ -177,6 +181,13 @@ models:
     thresholds:
       roc_auc: {{min: 0.78, max_drop: 0.08}}
       drift_share: {{max: 0.5}}
+    gate:                                  # perf-pipeline gate --model card_fraud --candidate v4
+      metrics:
+        roc_auc: {{max_worse: 0.005, confidence: 0.95}}
+      max_segment_worse: 0.02
+      fairness_gaps_not_wider: true
+      max_score_drift: {{method: wasserstein, threshold: 0.5}}
+      min_labelled_rows: 500
   store_demand:
     task: regression
     features:
@@ -240,6 +251,35 @@ def _fraud_rows(rng: np.random.Generator, n: int, shift: float, decay: bool) -> 
 def _fraud_shift(n: int) -> float:
     """Standard deviations of the gradual drift on day n (see the `gradual_drift` incident)."""
     return (n - 19) * 0.1 if 20 <= n <= 29 else 0.0
+
+
+def _shadow_rows(production: pd.DataFrame, label: np.ndarray, n: int) -> pd.DataFrame:
+    """card_fraud's shadow candidate `v4` on day n: the same requests re-scored by a model with
+    a new signal on fraud (simulated from the outcome: better overall) that is noisy on the
+    `pos` channel (worse there), so the release gate must fail it for that segment. Its own
+    generator: the sample's other draws are unchanged."""
+    rng = np.random.default_rng([SAMPLE_SEED, 4, n])
+    linear = (
+        0.75 * (np.log(production["amount"]) - 3.5) / 0.9
+        + 3.2 * (production["merchant_risk"] - 0.29)
+        - 0.5 * (production["account_age_days"] - 360) / 255
+        + 0.45 * (np.log(production["distance_km"]) - 2.0) / 0.9
+    ).to_numpy()
+    pos = (production["channel"] == "pos").to_numpy()
+    seen = (
+        -4.8
+        + 1.8 * linear
+        + np.where(production["channel"] == "web", 0.4, 0.0)
+        + np.where(production["card_type"] == "prepaid", 0.6, 0.0)
+    )
+    signal = np.where(pos, 0.0, 0.9 * label)
+    noise = rng.normal(0, 1.0, len(production)) * np.where(pos, 1.6, 0.05)
+    shadow = production.copy()
+    shadow["score"] = (1 / (1 + np.exp(-(seen + signal + noise)))).round(6)
+    shadow["prediction"] = (shadow["score"] >= 0.3).astype(int)
+    shadow["prediction_id"] = shadow["prediction_id"] + f"#{SHADOW_VERSION}"
+    shadow["model_version"] = SHADOW_VERSION
+    return shadow
 
 
 # -------------------------------------------------------------------------- store_demand
@@ -388,6 +428,8 @@ def write_sample(root: Path, days: int = SAMPLE_DAYS, seed: int = SAMPLE_SEED) -
             logged = _inject_bad_rows(logged)
         folder = paths.landing_day("predictions", "card_fraud", on)
         _write_parquet(logged, folder / "part-0.parquet")
+        if n in SHADOW_DAYS:
+            _write_parquet(_shadow_rows(logged, fraud["label"].to_numpy(), n), folder / "shadow-v4.parquet")
         if n == 10:
             good = (folder / "part-0.parquet").read_bytes()
             (folder / "part-1.parquet").write_bytes(good[: len(good) // 3])

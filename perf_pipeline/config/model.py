@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from perf_pipeline.config.alert_lifecycle import AlertLifecycleSettings
+from perf_pipeline.config.gate import GateSettings
 from perf_pipeline.config.review import ReviewSettings
 
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
@@ -315,6 +316,7 @@ class ModelConfig(_Strict):
         description="Tracking of the estimator against the final realized values.",
     )
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
     lifecycle: AlertLifecycleSettings = Field(default_factory=AlertLifecycleSettings)
 
     @model_validator(mode="before")
