@@ -111,44 +111,15 @@ def metric_traces(data: DashboardData, metric: str, first: bool) -> list[dict]:
     traces = _bound_traces(data, metric, rows, first)
     traces += _interval(realized, "realized 95% CI", "realized_ci", REALIZED_COLOR, first)
     traces += _interval(estimated, "estimated 95% CI", "estimated_ci", ESTIMATED_COLOR, first)
-    final = realized[realized["status"] == FINAL]
-    provisional = realized[realized["status"] == PROVISIONAL]
-    traces.append(
-        _values(
-            final,
-            metric,
-            "final",
-            "final",
-            REALIZED_COLOR,
-            first,
-            mode="lines+markers",
-            marker=dict(size=4),
-        )
-    )
-    traces.append(
-        _values(
-            provisional,
-            metric,
-            "provisional",
-            "provisional",
-            REALIZED_COLOR,
-            first,
-            mode="markers",
-            marker=dict(size=6, symbol="circle-open"),
-        )
-    )
-    traces.append(
-        _values(
-            estimated,
-            metric,
-            "estimated",
-            "estimated",
-            ESTIMATED_COLOR,
-            first,
-            mode="lines",
-            line_dash="dash",
-        )
-    )
+    lines = (
+        ("final", realized[realized["status"] == FINAL], REALIZED_COLOR,
+         dict(mode="lines+markers", marker=dict(size=4))),
+        ("provisional", realized[realized["status"] == PROVISIONAL], REALIZED_COLOR,
+         dict(mode="markers", marker=dict(size=6, symbol="circle-open"))),
+        ("estimated", estimated, ESTIMATED_COLOR, dict(mode="lines", line_dash="dash")),
+    )  # fmt: skip
+    for label, frame, color, style in lines:
+        traces.append(_values(frame, metric, label, label, color, first, **style))
     traces.append(_alert_marks(data, metric, first))
     return traces
 
@@ -173,13 +144,14 @@ def _bound_traces(data: DashboardData, metric: str, rows: pd.DataFrame, first: b
     for side in ("low", "high"):
         edge = [getattr(b, side) for b in bounds]
         if any(v is not None for v in edge):
+            legend = first and not any(t["legendgroup"] == "bound" for t in traces)
             traces.append(
                 _line(
                     x,
                     _rounded(edge),
                     "alert bound",
                     "bound",
-                    (first and side == "low") or (first and all(b.low is None for b in bounds)),
+                    legend,
                     mode="lines",
                     line=dict(color=BOUND_COLOR, dash="dash", width=1),
                     hovertemplate=f"%{{x}}<br>{metric} {side} bound: %{{y:.4f}}<extra></extra>",
