@@ -19,7 +19,14 @@ from collections import defaultdict
 
 import duckdb
 
-from perf_pipeline.alerts.lifecycle import Breach, Decision, Incident, incidents_of
+from perf_pipeline.alerts.lifecycle import (
+    BY_HAND,
+    BY_RECOVERY,
+    Breach,
+    Decision,
+    Incident,
+    incidents_of,
+)
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.lake import has_files, read_table_sql, write_single
 from perf_pipeline.paths import DataPaths
@@ -123,6 +130,18 @@ def _row(incident: Incident, resolved_at: dt.datetime | None) -> dict:
     }
 
 
+def _resolved_at(
+    incident: Incident, previous: dict[str, dt.datetime], now: dt.datetime
+) -> dt.datetime | None:
+    """By hand: when the person resolved it. By recovery: when a rebuild first saw it
+    resolved (kept from the table's previous version, so a re-run does not move it)."""
+    if incident.resolved_by == BY_HAND and incident.decision is not None:
+        return incident.decision.updated_at or now
+    if incident.resolved_by == BY_RECOVERY:
+        return previous.get(incident.incident_id) or now
+    return None
+
+
 def _write(
     con: duckdb.DuckDBPyConnection,
     paths: DataPaths,
@@ -135,13 +154,7 @@ def _write(
     previous = _previous_resolutions(con, paths, model_id)
     rows = []
     for incident in incidents:
-        resolved_at = None
-        if incident.resolved_by is not None:
-            by_hand = incident.decision.updated_at if incident.decision else None
-            resolved_at = previous.get(incident.incident_id) or by_hand or now
-            if incident.resolved_by == "hand" and by_hand:
-                resolved_at = by_hand
-        rows.append(_row(incident, resolved_at))
+        rows.append(_row(incident, _resolved_at(incident, previous, now)))
     frame = pd.DataFrame(rows, columns=list(INCIDENTS))
     con.register("_incidents", frame)
     casts = ", ".join(
