@@ -3,7 +3,7 @@
 Two figures: a timeline (one row per shown metric, then label coverage, volume and quarantine
 share, dataset drift share and the alerts, all on one shared, zoomable date axis, with blocked
 days shaded across every row) and a feature x day drift heatmap. Hover shows each point's
-numbers; the range slider and buttons zoom a period.
+numbers; dragging across the chart zooms to a period (double-click resets).
 """
 
 from __future__ import annotations
@@ -378,18 +378,10 @@ def _timeline_layout(row_count: int, relative_height: float) -> dict[str, Any]:
         margin=dict(l=60, r=60, t=40, b=40),
         hovermode="closest",
         barmode="stack",
-        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0.3),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0.2),
         xaxis=dict(
             type="date",
             anchor=f"y{row_count}",
-            rangeselector=dict(
-                buttons=[
-                    dict(count=1, label="1m", step="month", stepmode="backward"),
-                    dict(count=3, label="3m", step="month", stepmode="backward"),
-                    dict(count=6, label="6m", step="month", stepmode="backward"),
-                    dict(step="all", label="all"),
-                ]
-            ),
         ),
     )
 
