@@ -9,6 +9,11 @@ prediction is accepted later (its day ingested late, or fixed and run again), th
 ingests that arrival day again, so the label is not left in quarantine for good; the same goes
 for an accepted label whose prediction a re-run quarantined, dropped or moved to another day
 (`label_recheck` says which arrival days, from the prediction days written since).
+
+Every label stored here has `source = 'log'`. Labels a person gives in the review queue are
+judged by the same rules (`label_rules`, `label_value`) but stored apart, in `review_labels`
+(`perf_pipeline.review.returned`): they were chosen to find mistakes, so they must not enter
+the realized metrics that read this table.
 """
 
 from __future__ import annotations
