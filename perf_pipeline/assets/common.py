@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -47,14 +48,17 @@ def daily_asset(
     produces_alerts: bool = False,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The `@dg.asset` arguments of a daily stage of `model`."""
+    """The `@dg.asset` arguments of a daily stage of `model`, with the owners and tags the
+    models file gives the model."""
+    tags = {**model.tags, **({PRODUCES_ALERTS_TAG: "true"} if produces_alerts else {})}
     return {
         "key": asset_key(model.model_id, stage),
         "group_name": group_name(model.model_id),
         "partitions_def": partitions_for(model),
         "backfill_policy": dg.BackfillPolicy.single_run(),
         "kinds": kinds or STORAGE_KINDS,
-        "tags": {PRODUCES_ALERTS_TAG: "true"} if produces_alerts else None,
+        "tags": tags or None,
+        "owners": list(model.owners) or None,
         "description": description,
         **extra,
     }
@@ -62,6 +66,11 @@ def daily_asset(
 
 def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [dt.date.fromisoformat(k) for k in context.partition_keys]
+
+
+def file_url(path: Path) -> dg.MetadataValue:
+    """A file under the data root as a link the UI opens (`file:///...`)."""
+    return dg.MetadataValue.url(path.resolve().as_uri())
 
 
 def day_list(days: Iterable[dt.date]) -> str:

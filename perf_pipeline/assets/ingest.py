@@ -5,8 +5,9 @@ Every row read ends in the table or in `quarantine`; the accounting is the asset
 
 import dagster as dg
 
+from perf_pipeline.assets.column_schemas import column_schema
 from perf_pipeline.assets.common import asset_key, daily_asset, run_days
-from perf_pipeline.assets.metadata import accounting_metadata
+from perf_pipeline.assets.metadata import accounting_metadata, day_accounting
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.quality.label_checks import label_check_specs
 from perf_pipeline.resources import PipelineStorage
@@ -47,6 +48,7 @@ def predictions_asset(model: ModelConfig) -> dg.AssetsDefinition:
             "predictions",
             description=f"Accepted prediction logs of {model.model_id}; "
             "rejected rows go to `quarantine` with a reason.",
+            metadata=column_schema(model, "predictions"),
         )
     )
     def predictions(
@@ -57,7 +59,9 @@ def predictions_asset(model: ModelConfig) -> dg.AssetsDefinition:
         with storage.get_connection() as con:
             results = ingest_prediction_days(con, storage.paths, model, run_days(context))
         log_landing_problems(context, model, results)
-        return dg.MaterializeResult(metadata=accounting_metadata(results))
+        return dg.MaterializeResult(
+            metadata={**accounting_metadata(results), **day_accounting(context, results)}
+        )
 
     return predictions
 
@@ -75,6 +79,7 @@ def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
             produces_alerts=True,
             deps=[asset_key(model.model_id, "predictions")],
             check_specs=label_check_specs(key),
+            metadata=column_schema(model, "labels"),
         )
     )
     def labels(context: dg.AssetExecutionContext, storage: PipelineStorage):
@@ -90,7 +95,8 @@ def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
             lag = write_label_lag(con, storage.paths, model, [*days, *results])
         refresh_views(storage.paths)
         log_landing_problems(context, model, results)
-        yield dg.MaterializeResult(metadata={**accounting_metadata(results), **lag})
+        own = day_accounting(context, results)
+        yield dg.MaterializeResult(metadata={**accounting_metadata(results), **lag, **own})
         # The checks judge the run's own days; re-checked earlier arrivals are in the metadata.
         yield from label_check_results(key, [r for r in rows if r["date"] in set(days)])
 

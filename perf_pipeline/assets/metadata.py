@@ -36,3 +36,24 @@ def accounting_metadata(results: dict) -> dict[str, object]:
 def _reasons(result) -> str:
     reasons = ", ".join(f"{k}: {v}" for k, v in (result.reasons or {}).items())
     return reasons or (result.load.error or "")
+
+
+def day_accounting(context: dg.AssetExecutionContext, results: dict) -> dict[str, object]:
+    """Each run day's own rows read, accepted and quarantined, on its partition
+    (`observations.record_day_facts`)."""
+    import datetime as dt
+
+    from perf_pipeline.assets.observations import record_day_facts
+
+    days = {dt.date.fromisoformat(k) for k in context.partition_keys}
+    facts = {
+        day: {
+            "rows_read": r.load.rows_read,
+            "rows_accepted": r.accepted,
+            "rows_quarantined": r.quarantined,
+            "quarantine_share": r.quarantined / r.load.rows_read if r.load.rows_read else 0.0,
+        }
+        for day, r in results.items()
+        if day in days
+    }
+    return record_day_facts(context, facts)

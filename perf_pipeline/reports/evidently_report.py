@@ -1,23 +1,33 @@
 """One Evidently HTML report per model and day, for people who want to look, not query.
 
+Two Evidently 0.7 reports make the page: data drift on every (sampled) prediction of the day,
+and the task's quality preset (classification or regression) on the predictions labelled so
+far, against the reference's labelled rows. They are drawn one after the other below a header
+naming the model, the day and the reference (`header.py`), in one standalone file
+(`standalone.py`).
+
 Evidently is imported inside the functions (it is slow to import, and its usage telemetry is
-turned off before it loads). Each report would embed Evidently's 3.5 MB script; the reports of a
-data root share one copy of it instead, so a year of daily reports stays small.
+turned off before it loads).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from perf_pipeline.config import ModelConfig, Task
+from perf_pipeline.config import ModelConfig, Task, canonical_class_text
+from perf_pipeline.reports.day_data import DayData
 
-MAX_ROWS = 20_000
-SHARED_SCRIPT = "_evidently/index.js"
+TARGET = "label"
+QUALITY_TITLES = {
+    Task.BINARY_CLASSIFICATION: "Classification quality",
+    Task.MULTICLASS_CLASSIFICATION: "Classification quality",
+    Task.REGRESSION: "Regression quality",
+}
 
 
 def _columns(model: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -30,44 +40,11 @@ def _columns(model: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[s
     return numerical, categorical
 
 
-def _sample(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sample(MAX_ROWS, random_state=0) if len(frame) > MAX_ROWS else frame
-
-
-def _evidently_script() -> Path:
-    import evidently
-
-    return Path(evidently.__file__).parent / "nbextension" / "static" / "index.js"
-
-
-def _share_script(html: str, reports_root: Path, report_path: Path) -> str:
-    script = _evidently_script()
-    if not script.exists():
-        return html
-    code = script.read_text(encoding="utf-8")
-    if code not in html:
-        return html
-    shared = reports_root / SHARED_SCRIPT
-    if not shared.exists() or shared.stat().st_size != script.stat().st_size:
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(script, shared)
-    relative = os.path.relpath(shared, report_path.parent)
-    return html.replace(f"<script>{code}</script>", f'<script src="{relative}"></script>', 1)
-
-
-def write_report(
-    model: ModelConfig,
-    day: dt.date,
-    current: pd.DataFrame,
-    reference: pd.DataFrame,
-    reports_root: Path,
-    target: Path,
-) -> Path:
-    """Data drift of `current` against `reference`, as a standalone HTML file at `target`."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
+def _drift_page(model: ModelConfig, day: dt.date, data: DayData) -> str:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
+    current, reference = data.current, data.reference
     numerical, categorical = _columns(model, current)
     # Evidently refuses a column with no values on either side; the drift table reports those
     # columns as NULL, the report simply leaves them out.
@@ -86,10 +63,103 @@ def write_report(
     snapshot = Report(
         [DataDriftPreset()], metadata={"model_id": model.model_id, "date": day.isoformat()}
     ).run(
-        Dataset.from_pandas(_sample(current[columns]), data_definition=definition),
-        Dataset.from_pandas(_sample(reference[columns]), data_definition=definition),
+        Dataset.from_pandas(current[columns], data_definition=definition),
+        Dataset.from_pandas(reference[columns], data_definition=definition),
     )
-    html = _share_script(snapshot.get_html_str(as_iframe=False), reports_root, target)
+    return snapshot.get_html_str(as_iframe=False)
+
+
+def _as_classes(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Labels and predicted classes as the canonical text the tables use (`1`, not `1.0`)."""
+    frame = frame[columns].copy()
+    for column in (TARGET, "prediction"):
+        frame[column] = frame[column].map(canonical_class_text)
+    return frame
+
+
+def _quality_setup(model: ModelConfig) -> tuple[dict[str, Any], list[str], Any] | None:
+    """Evidently's task definition, the columns it reads and its preset; None for ranking."""
+    from evidently import BinaryClassification, MulticlassClassification, Regression
+    from evidently.presets import ClassificationQuality, RegressionQuality
+
+    # The quality presets' compact forms, without Evidently's automatic tests: the pipeline's
+    # thresholds are the tests (the checks and alerts), and the full presets' curves and
+    # per-label tables would more than double the report's time.
+    classification = ClassificationQuality(conf_matrix=True, include_tests=False)
+    regression = RegressionQuality(error_distr=True, include_tests=False)
+
+    if model.task is Task.REGRESSION:
+        task = Regression(target=TARGET, prediction="prediction")
+        return {"regression": [task]}, [TARGET, "prediction"], regression
+    if model.task is Task.BINARY_CLASSIFICATION:
+        _, positive = model.binary_classes
+        # The score draws the ROC and precision-recall curves; the logged class the rest.
+        score = "score" if "score" in model.score_columns else None
+        task = BinaryClassification(
+            target=TARGET,
+            prediction_labels="prediction",
+            prediction_probas=score,
+            pos_label=positive,
+        )
+        columns = [TARGET, "prediction", *([score] if score else [])]
+        return {"classification": [task]}, columns, classification
+    if model.task is Task.MULTICLASS_CLASSIFICATION:
+        task = MulticlassClassification(target=TARGET, prediction_labels="prediction")
+        return {"classification": [task]}, [TARGET, "prediction"], classification
+    return None
+
+
+def _labelled(frame: pd.DataFrame | None, model: ModelConfig, columns: list[str]):
+    if frame is None or any(c not in frame for c in columns):
+        return None
+    frame = frame[frame[columns].notna().all(axis=1)]
+    if frame.empty:
+        return None
+    return frame[columns] if model.task is Task.REGRESSION else _as_classes(frame, columns)
+
+
+def _quality_page(model: ModelConfig, day: dt.date, data: DayData) -> str | None:
+    """The task's quality preset on the day's labelled rows, or None when it cannot be drawn."""
+    from evidently import DataDefinition, Dataset, Report
+
+    setup = _quality_setup(model)
+    if setup is None or data.labelled_rows == 0:
+        return None
+    task, columns, preset = setup
+    current = _labelled(data.labelled, model, columns)
+    if current is None:
+        return None
+    reference = _labelled(data.reference, model, columns)
+    definition = DataDefinition(**task)
+    report = Report([preset], metadata={"model_id": model.model_id, "date": day.isoformat()})
+    snapshot = report.run(
+        Dataset.from_pandas(current, data_definition=definition),
+        None if reference is None else Dataset.from_pandas(reference, data_definition=definition),
+    )
+    return snapshot.get_html_str(as_iframe=False)
+
+
+def write_report(model: ModelConfig, day: dt.date, data: DayData, target: Path) -> Path:
+    """Drift and quality of the day, with a header, as one standalone HTML file at `target`."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from perf_pipeline.reports.header import header_html
+    from perf_pipeline.reports.standalone import standalone_page
+
+    sections = [("Data drift", _drift_page(model, day, data))]
+    quality = _quality_page(model, day, data)
+    quality_title = QUALITY_TITLES.get(model.task) if quality is not None else None
+    if quality is not None:
+        sections.append((f"{quality_title} (labelled rows)", quality))
+    html = standalone_page(
+        f"{model.model_id} {day.isoformat()}: Evidently report",
+        header_html(model, day, data, quality_title),
+        sections,
+    )
+    return write_html(target, html)
+
+
+def write_html(target: Path, html: str) -> Path:
+    """Through a temporary file and a rename: a reader never sees half a page."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(html, encoding="utf-8")

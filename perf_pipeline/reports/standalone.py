@@ -1,0 +1,92 @@
+"""Evidently dashboards made into one page that works anywhere: e-mailed, copied, offline.
+
+Each Evidently 0.7 snapshot renders a whole page (`get_html_str(as_iframe=False)`): its data in a
+script in the head, an empty root element, its 3.5 MB dashboard library inlined as plain text,
+and a `drawDashboard` call. A daily report holds two snapshots (drift on every row, quality on
+the labelled rows), so this module takes each page's data, root and call, and writes one page
+with the library once, gzip-compressed and base64-encoded (about 1.4 MB), unpacked by the
+browser's own `DecompressionStream` before the dashboards are drawn. Nothing is fetched: no
+shared script beside the page, no CDN, so a copy of the file alone shows the whole report.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from html import escape
+
+_STYLE = re.compile(r"<style>.*?</style>", re.S)
+_DATA = re.compile(r"<script>\s*var (metric_\w+) = .*?</script>", re.S)
+_LIBRARY = re.compile(r"<script>var global = globalThis</script>\s*<script>(.*?)</script>", re.S)
+_DRAW_CALL = re.compile(r"<script>\s*(window\.drawDashboard\(.*?\);)\s*</script>", re.S)
+
+_LOADER = """<script>var global = globalThis</script>
+<script id="evidently-library" type="application/octet-stream">{payload}</script>
+<script>
+(async () => {{
+  const packed = document.getElementById("evidently-library").textContent.trim();
+  const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const library = document.createElement("script");
+  library.textContent = await new Response(stream).text();
+  document.body.appendChild(library);
+  {draws}
+}})();
+</script>"""
+
+
+class ReportTemplateError(RuntimeError):
+    """Evidently's page no longer has the shape this module reads (not the 0.7 series)."""
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The parts of one Evidently page that a combined page needs."""
+
+    style: str
+    data: str
+    dashboard_id: str
+    library: str
+    draw: str
+
+    @classmethod
+    def of(cls, page: str) -> Dashboard:
+        style, data = _STYLE.search(page), _DATA.search(page)
+        library, draw = _LIBRARY.search(page), _DRAW_CALL.search(page)
+        if style is None or data is None or library is None or draw is None:
+            raise ReportTemplateError(
+                "Evidently's report page has no style, data, inlined library or drawDashboard "
+                "call where the 0.7 series puts them; pin evidently 0.7.x"
+            )
+        return cls(style.group(0), data.group(0), data.group(1), library.group(1), draw.group(1))
+
+
+@lru_cache(maxsize=2)
+def _packed(code: str) -> str:
+    """The library compressed once per process: every report of a run embeds the same bytes."""
+    return base64.b64encode(gzip.compress(code.encode("utf-8"), compresslevel=9, mtime=0)).decode()
+
+
+def standalone_page(title: str, header: str, sections: list[tuple[str, str]]) -> str:
+    """One page: `header` (HTML), then each (heading, Evidently page) as a titled dashboard."""
+    dashboards = [(heading, Dashboard.of(page)) for heading, page in sections]
+    first = dashboards[0][1]
+    bodies = "".join(
+        f"<h2 class='pp-section'>{escape(heading)}</h2><div id='root_{d.dashboard_id}'></div>"
+        for heading, d in dashboards
+    )
+    loader = _LOADER.format(
+        payload=_packed(first.library),
+        draws="\n  ".join(d.draw for _, d in dashboards),
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='UTF-8'>\n"
+        "<meta name='viewport' content='width=device-width, initial-scale=1.0'>\n"
+        f"<title>{escape(title)}</title>\n{first.style}\n"
+        f"{''.join(d.data for _, d in dashboards)}\n"
+        "<style>.pp-section { font-family: system-ui, sans-serif; margin: 24px 24px 0; }</style>"
+        f"\n</head>\n<body>\n{header}\n{bodies}\n{loader}\n</body>\n</html>\n"
+    )
