@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from perf_pipeline.config.alert_lifecycle import AlertLifecycleSettings
+from perf_pipeline.config.catalog import Owners, Tags
 from perf_pipeline.config.gate import GateSettings
 from perf_pipeline.config.review import ReviewSettings
 
@@ -318,6 +319,8 @@ class ModelConfig(_Strict):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     lifecycle: AlertLifecycleSettings = Field(default_factory=AlertLifecycleSettings)
+    owners: Owners = Field(default_factory=list)  # on every asset (team:x or e-mail)
+    tags: Tags = Field(default_factory=dict)  # Dagster asset tags of every asset
 
     @model_validator(mode="before")
     @classmethod
