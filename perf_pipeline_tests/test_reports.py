@@ -1,0 +1,56 @@
+"""The daily Evidently report and the blocked-day page, through a real single-run backfill of
+the four-day scenario (`report_scenario.py`)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import dagster as dg
+import pytest
+
+from perf_pipeline_tests.report_scenario import (
+    BLOCKED,
+    DAYS,
+    HEALTHY,
+    MODEL,
+    definitions,
+    run_range,
+    write_scenario,
+)
+
+pytestmark = pytest.mark.slow  # one real run of the whole model over four days
+MAX_REPORT_BYTES = 3_000_000
+# What a browser would fetch: scripts, stylesheets, images, frames, CSS urls.
+FETCHES = re.compile(
+    r"""(<script[^>]*\ssrc=|<link[^>]*\shref=|\ssrc=["']?https?:|url\(["']?https?:)"""
+)
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory):
+    paths = write_scenario(tmp_path_factory.mktemp("root"))
+    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("home"))) as instance:
+        assert run_range(definitions(paths), instance, DAYS[0], DAYS[-1]).success
+    return paths
+
+
+def test_report_names_model_day_reference_and_holds_quality(paths, tmp_path) -> None:
+    report = paths.report_file(MODEL, HEALTHY)
+    copy = tmp_path / "elsewhere" / "sent.html"
+    copy.parent.mkdir()
+    shutil.copyfile(report, copy)  # as a person would forward it
+    html = copy.read_text(encoding="utf-8")
+    assert f"<title>{MODEL} {HEALTHY.isoformat()}: Evidently report</title>" in html
+    assert "reference file set" in html and "1,000 rows" in html
+    assert "Data drift" in html and "Classification quality (labelled rows)" in html
+    assert html.count("window.drawDashboard(") == 2
+    assert "../_evidently" not in html and not FETCHES.search(html)
+    assert 'id="evidently-library"' in html
+    assert copy.stat().st_size < MAX_REPORT_BYTES
+
+
+def test_blocked_day_page_names_the_failed_expectation(paths) -> None:
+    html = paths.report_file(MODEL, BLOCKED).read_text(encoding="utf-8")
+    assert "blocked at the data-quality gate" in html
+    assert "<td>logs_present</td>" in html and "<td>error</td>" in html
