@@ -43,6 +43,28 @@ MODEL_TAG = "perf_pipeline/model"
 CODE_LOCATION_MODULE = "perf_pipeline.definitions"
 
 
+INSTANCE_READY = ".instance_ready"
+
+
+def _create_instance_once(home: Path) -> None:
+    """Open the instance once under an exclusive lock, so its storage exists before any run.
+
+    A SQLite instance creates its tables when a process first opens it; two `perf-pipeline`
+    commands started at once on a fresh home (two models' backfills side by side) race on that
+    and one fails with `table ... already exists`. The first to take the lock creates the
+    tables, the others wait for it; a marker written afterwards spares later commands the lock.
+    """
+    if (home / INSTANCE_READY).exists():
+        return
+    import fcntl
+
+    with (home / ".instance.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with dg.DagsterInstance.from_config(str(home)):
+            pass
+        (home / INSTANCE_READY).touch()
+
+
 def ensure_dagster_home(paths: DataPaths) -> Path:
     """`DAGSTER_HOME`, defaulting to `<data root>/dagster_home` so runs persist for the UI."""
     home = Path(os.environ.get(DAGSTER_HOME_ENV) or paths.root / "dagster_home").resolve()
@@ -50,8 +72,13 @@ def ensure_dagster_home(paths: DataPaths) -> Path:
     instance_config = home / "dagster.yaml"
     if not instance_config.exists():
         # Nothing leaves the machine unless a user configures it: Dagster's telemetry too.
-        instance_config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        # Written whole under a temporary name: a command started beside this one never reads
+        # half a file.
+        tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
+        tmp.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        os.replace(tmp, instance_config)
     os.environ[DAGSTER_HOME_ENV] = str(home)
+    _create_instance_once(home)
     return home
 
 
