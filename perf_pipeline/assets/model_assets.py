@@ -13,6 +13,7 @@ from perf_pipeline.assets.ingest import labels_asset, predictions_asset
 from perf_pipeline.assets.quality import data_quality_asset
 from perf_pipeline.assets.reference import reference_asset
 from perf_pipeline.assets.report import report_asset
+from perf_pipeline.assets.review import review_asset
 from perf_pipeline.assets.tables import table_asset
 from perf_pipeline.config import ModelConfig
 
@@ -28,5 +29,6 @@ def build_model_assets(model: ModelConfig) -> list[dg.AssetsDefinition]:
         table_asset(model, "drift"),
         report_asset(model),
         alerts_asset(model),
+        review_asset(model),
         dashboard_asset(model),
     ]
