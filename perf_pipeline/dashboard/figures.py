@@ -390,6 +390,29 @@ def _yes_no(flag) -> str:
     return "yes" if flag is not None and flag == flag and bool(flag) else "no"
 
 
+def _heatmap_grid(cells: pd.DataFrame, order: list[str], days: list[str]) -> tuple[list, list]:
+    """PSI per (column, day) and each cell's hover values, rows in `order`, a gap (None) for a
+    day without a row."""
+    grids = {
+        name: cells.pivot(index="column", columns="day", values=name)
+        .reindex(index=order, columns=days)
+        .to_numpy()
+        for name in ("psi", "method", "statistic", "p_value", "threshold", "drifted")
+    }
+    custom = [
+        [
+            [
+                grids["method"][i][j],
+                *_rounded([grids[k][i][j] for k in _STATS], 4),
+                _yes_no(grids["drifted"][i][j]),
+            ]
+            for j in range(len(days))
+        ]
+        for i in range(len(order))
+    ]
+    return [_rounded(row, 4) for row in grids["psi"]], custom
+
+
 def drift_heatmap(data: DashboardData) -> dict | None:
     """Feature x day, coloured by PSI (one scale for every column), crosses on the cells the
     column's own method called drifted; hover gives the method, statistic and p-value."""
@@ -400,31 +423,14 @@ def drift_heatmap(data: DashboardData) -> dict | None:
     order = counts.sum().sort_values(kind="stable").index.tolist()
     cells = cells.assign(day=_days(cells["date"]))
     days = sorted(set(cells["day"]))
-    z = cells.pivot(index="column", columns="day", values="psi").reindex(index=order, columns=days)
-    stats = {
-        name: cells.pivot(index="column", columns="day", values=name)
-        .reindex(index=order, columns=days)
-        .to_numpy()
-        for name in ("method", "statistic", "p_value", "threshold", "drifted")
-    }
-    custom = [
-        [
-            [
-                stats["method"][i][j],
-                *_rounded([stats[k][i][j] for k in _STATS], 4),
-                _yes_no(stats["drifted"][i][j]),
-            ]
-            for j in range(len(days))
-        ]
-        for i in range(len(order))
-    ]
+    z, custom = _heatmap_grid(cells, order, days)
     marked = cells[cells["drifted"].fillna(False).astype(bool)]
     marks_x, marks_y = list(marked["day"]), list(marked["column"])
     heatmap = dict(
         type="heatmap",
         x=days,
         y=order,
-        z=[_rounded(row, 4) for row in z.to_numpy()],
+        z=z,
         customdata=custom,
         zmin=0,
         zmax=0.3,
