@@ -429,7 +429,8 @@ def write_sample(root: Path, days: int = SAMPLE_DAYS, seed: int = SAMPLE_SEED) -
         folder = paths.landing_day("predictions", "card_fraud", on)
         _write_parquet(logged, folder / "part-0.parquet")
         if n in SHADOW_DAYS:
-            _write_parquet(_shadow_rows(logged, fraud["label"].to_numpy(), n), folder / "shadow-v4.parquet")
+            shadow = _shadow_rows(logged, fraud["label"].to_numpy(), n)
+            _write_parquet(shadow, folder / "shadow-v4.parquet")
         if n == 10:
             good = (folder / "part-0.parquet").read_bytes()
             (folder / "part-1.parquet").write_bytes(good[: len(good) // 3])

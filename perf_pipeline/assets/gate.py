@@ -44,15 +44,18 @@ def gate_job_name(model_id: str) -> str:
     return f"{dagster_name(model_id)}__gate"
 
 
+def _day(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
 def _request(config: GateConfig) -> "GateRequest":
     from perf_pipeline.gate import GateRequest
 
-    day = lambda text: dt.date.fromisoformat(text) if text else None  # noqa: E731
     return GateRequest(
         candidate=config.candidate,
         baseline=config.baseline,
-        start=day(config.start),
-        end=day(config.end),
+        start=_day(config.start),
+        end=_day(config.end),
         holdout=Path(config.holdout) if config.holdout else None,
     )
 

@@ -13,6 +13,16 @@ from perf_pipeline.gate.policy import Finding, Verdict
 __all__ = ["GateDecision"]
 
 
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class GateDecision:
     """What the gate decided about `candidate` against `baseline`, and why."""
@@ -51,7 +61,8 @@ class GateDecision:
     def decision_id(self) -> str:
         """Stable over the inputs and the evidence: the same gate on the same data is one
         decision (re-recorded, never duplicated); new data is a new decision."""
-        body = json.dumps(self.evidence(), sort_keys=True, default=str)
+        # Rounded: DuckDB's parallel sums may differ in the last bits between two runs.
+        body = json.dumps(_rounded(self.evidence()), sort_keys=True, default=str)
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     def evidence(self) -> dict[str, object]:

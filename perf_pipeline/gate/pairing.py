@@ -161,8 +161,10 @@ def compare_versions(
     separator = model.gate.pair_separator
     theirs = theirs.assign(_key=request_keys(theirs["prediction_id"], separator))
     mine = mine.assign(_key=request_keys(mine["prediction_id"], separator))
-    theirs = theirs.drop_duplicates("_key")
-    mine = mine.drop_duplicates("_key")
+    # Sorted by request: DuckDB returns rows in no fixed order, and the seeded bootstrap draws
+    # rows by position, so the same data must always arrive in the same order.
+    theirs = theirs.sort_values(["_key", "prediction_id"]).drop_duplicates("_key")
+    mine = mine.sort_values(["_key", "prediction_id"]).drop_duplicates("_key")
     pairs = theirs.merge(mine, on="_key", suffixes=("", "_c"))
     paired = len(pairs) >= PAIRED_SHARE * len(mine) and len(pairs) > 0
     counts = {"baseline_rows": len(theirs), "candidate_rows": len(mine), "pairs": len(pairs)}
