@@ -128,3 +128,39 @@ def test_policy_names_unknown_metrics_and_methods() -> None:
         "gate.metrics.mae: not a binary_classification metric; valid: accuracy, "
         "balanced_accuracy, brier, f1, log_loss, pr_auc, precision, recall, roc_auc, specificity"
     ]
+
+
+def _logged(ids: list[str], version: str, labels: list[str | None]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "prediction_id": ids,
+            "model_version": version,
+            "label": labels,
+            "prediction": None,
+            "score": np.linspace(0.1, 0.9, len(ids)),
+            "seg": "a",
+        }
+    )
+
+
+def test_shadow_rows_pair_by_request_key_and_take_the_served_label() -> None:
+    from perf_pipeline.gate.pairing import compare_versions
+
+    ids = [f"r-{i}" for i in range(6)]
+    served = _logged(ids, "v1", ["1", "0", None, "1", "0", "0"])
+    shadow = _logged([f"{i}#v2" for i in ids], "v2", [None] * 6)
+    gi = compare_versions(MODEL, served, shadow, "v1", "v2", (None, None), "traffic")
+    assert gi.paired and gi.counts["pairs"] == 6
+    assert (
+        gi.candidate["label"].tolist() == gi.baseline["label"].tolist() == ["1", "0", "1", "0", "0"]
+    )  # r-2 has no label on either row: left out of both
+
+
+def test_a_traffic_split_is_compared_unpaired() -> None:
+    from perf_pipeline.gate.pairing import compare_versions
+
+    one = _logged([f"a-{i}" for i in range(5)], "v1", ["1", "0", "1", "0", "0"])
+    two = _logged([f"b-{i}" for i in range(4)], "v2", ["0", "1", None, "1"])
+    gi = compare_versions(MODEL, one, two, "v1", "v2", (None, None), "traffic")
+    assert not gi.paired
+    assert (len(gi.baseline), len(gi.candidate)) == (5, 3)
