@@ -16,12 +16,27 @@ from perf_pipeline.views import PUBLIC_TABLES
 SNAPSHOT_TABLES = (*PUBLIC_TABLES, "ingest_log", "reference", "reference_performance")
 
 
+def _relative(frame: pd.DataFrame, root: str) -> pd.DataFrame:
+    """File names (`source_file`, the ingest log's files) relative to the data root, so two
+    roots holding the same landing zone compare equal."""
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(
+                lambda v: v.replace(root, "<root>") if isinstance(v, str) else v
+            )
+    return frame
+
+
 def snapshot(paths: DataPaths) -> dict[str, pd.DataFrame]:
-    """Each table with files, sorted on all its columns."""
+    """Each table with files, sorted on all its columns, paths relative to the root."""
     con = connect()
+    root = str(paths.root)
     try:
         return {
-            table: con.execute(f"SELECT * FROM {read_table_sql(paths, table)} ORDER BY ALL").df()
+            table: _relative(
+                con.execute(f"SELECT * FROM {read_table_sql(paths, table)} ORDER BY ALL").df(),
+                root,
+            )
             for table in SNAPSHOT_TABLES
             if has_files(paths, table)
         }
