@@ -22,7 +22,7 @@ from perf_pipeline.sensors import partition_day
 from perf_pipeline.stages.dependents import contiguous_ranges, days_reading
 
 PAGE = 1000
-RECOMPUTED_STAGES = ("data_quality", "performance", "drift", "report", "alerts")
+RECOMPUTED_STAGES = ("data_quality", "performance", "drift", "report", "review", "alerts")
 
 
 def stale_days(

@@ -109,6 +109,7 @@ def test_graph_checks_schedules_and_sensors_per_model(tmp_path: Path) -> None:
         "performance",
         "drift",
         "report",
+        "review",
         "alerts",
     ]
     for model_id in ("card_fraud", "store_demand"):
