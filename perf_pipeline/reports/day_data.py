@@ -4,11 +4,16 @@ A report is for reading, not for computing the day's numbers (the `performance` 
 tables do that on every row), so each side is a seeded reservoir sample of at most `MAX_ROWS`
 rows: a day of ten million predictions renders as fast, and as small, as a day of twenty
 thousand. The counts in the header are the day's full counts.
+
+A run reads what its days share once (`RunReader`): a reference file set is counted and sampled
+once, and the latest labels are looked up once for the predictions of all the run's days, not
+once per day over the whole label history, so a day costs the same on day 30 as on day 365.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 import duckdb
@@ -19,6 +24,7 @@ from perf_pipeline.paths import DataPaths
 
 MAX_ROWS = 20_000
 SAMPLE_SEED = 0
+_LABELS_TABLE = "_report_latest_labels"
 
 
 @dataclass(frozen=True)
@@ -43,83 +49,136 @@ class DayData:
     reference_rows: int
     estimates: list[Estimate]
 
+    def digest(self, model: ModelConfig, version: str) -> str:
+        """sha256 of everything the report is drawn from: equal digests, equal reports."""
+        import numpy as np
+        from pandas.util import hash_pandas_object
 
-def sample_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """At most `MAX_ROWS` rows, the same ones on every run."""
-    return frame.sample(MAX_ROWS, random_state=SAMPLE_SEED) if len(frame) > MAX_ROWS else frame
+        digest = hashlib.sha256(f"{version}\n{model.model_dump_json()}\n".encode())
+        digest.update(repr((self.rows, self.labelled_rows, self.reference_rows)).encode())
+        digest.update(repr(self.estimates).encode())
+        for frame in (self.current, self.labelled, self.reference):
+            if frame is None:
+                digest.update(b"none")
+                continue
+            digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+            # Row order from a parallel scan may differ between runs; the rows do not.
+            rows = np.sort(hash_pandas_object(frame, index=False).to_numpy())
+            digest.update(rows.tobytes())
+        return digest.hexdigest()
 
 
-def _sampled(con: duckdb.DuckDBPyConnection, source: str, params: list) -> tuple[pd.DataFrame, int]:
-    rows = con.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
+def _sampled(con: duckdb.DuckDBPyConnection, source: str) -> tuple[pd.DataFrame, int]:
+    rows = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
     sample = (
         f" USING SAMPLE reservoir({MAX_ROWS} ROWS) REPEATABLE ({SAMPLE_SEED})"
         if rows > MAX_ROWS
         else ""
     )
-    return con.execute(f"SELECT * FROM {source}{sample}", params).df(), int(rows)
+    return con.execute(f"SELECT * FROM {source}{sample}").df(), int(rows)
 
 
 # The public `labels` view's rule (latest arrival wins), over this model's files alone, so the
-# label keeps the model's own type (numbers for regression, text for classes).
+# label keeps the model's own type (numbers for regression, text for classes). Ranking only
+# the labels of the run's predictions gives each of them the same latest label as ranking all.
 _LATEST_LABELS = """
+CREATE OR REPLACE TEMP TABLE {table} AS
 SELECT prediction_id, label FROM (
     SELECT prediction_id, label, row_number() OVER (
         PARTITION BY prediction_id ORDER BY arrival_date DESC, label_timestamp DESC NULLS LAST
     ) AS _rank
-    FROM {source}
+    FROM {labels}
+    WHERE prediction_id IN (SELECT prediction_id FROM {predictions})
 ) WHERE _rank = 1 AND label IS NOT NULL
 """
 
 
-def _labelled_source(paths: DataPaths, model: ModelConfig, predictions: str) -> str:
-    """The day's predictions that have a label, with their latest label."""
-    from perf_pipeline.lake import has_files, read_table_sql
+class RunReader:
+    """Reads the report data of a run's days, sharing what the days have in common."""
 
-    if not has_files(paths, "labels", model.model_id):
-        return f"(SELECT *, NULL AS label FROM {predictions} WHERE false)"
-    latest = _LATEST_LABELS.format(source=read_table_sql(paths, "labels", model.model_id))
-    return (
-        f"(SELECT p.*, l.label FROM {predictions} AS p JOIN ({latest}) AS l USING (prediction_id))"
-    )
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        paths: DataPaths,
+        model: ModelConfig,
+        days: list[dt.date],
+    ) -> None:
+        from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql
 
+        self.con, self.paths, self.model = con, paths, model
+        self._file_reference: tuple[pd.DataFrame, int] | None = None
+        self._has_labels = has_files(paths, "labels", model.model_id)
+        files = day_files(paths, "predictions", model.model_id, days)
+        if self._has_labels and files:
+            con.execute(
+                _LATEST_LABELS.format(
+                    table=_LABELS_TABLE,
+                    labels=read_table_sql(paths, "labels", model.model_id),
+                    predictions=read_files_sql(files),
+                )
+            )
 
-def _estimates(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, day: dt.date
-) -> list[Estimate]:
-    from perf_pipeline.lake import day_files, read_files_sql
+    def _reference(self, day: dt.date) -> tuple[pd.DataFrame, int] | None:
+        """The day's reference, sampled: the stored file set (once per run) or its window."""
+        from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql
 
-    files = day_files(paths, "performance", model.model_id, [day])
-    if not files:
-        return []
-    rows = con.execute(
-        f"SELECT metric, value, ci_low, ci_high FROM {read_files_sql(files)} "
-        "WHERE is_estimated AND segment_column = '__all__' ORDER BY metric"
-    ).fetchall()
-    return [Estimate(*row) for row in rows]
+        model = self.model
+        if model.reference.source == "file":
+            if self._file_reference is None and has_files(self.paths, "reference", model.model_id):
+                source = read_table_sql(self.paths, "reference", model.model_id)
+                self._file_reference = _sampled(self.con, source)
+            return self._file_reference
+        window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
+        files = day_files(self.paths, "predictions", model.model_id, window)
+        return _sampled(self.con, read_files_sql(files)) if files else None
+
+    def _labelled_source(self, predictions: str) -> str:
+        """The day's predictions that have a label, with their latest label."""
+        if not self._has_labels:
+            return f"(SELECT *, NULL AS label FROM {predictions} WHERE false)"
+        return (
+            f"(SELECT p.*, l.label FROM {predictions} AS p "
+            f"JOIN {_LABELS_TABLE} AS l USING (prediction_id))"
+        )
+
+    def _estimates(self, day: dt.date) -> list[Estimate]:
+        from perf_pipeline.lake import day_files, read_files_sql
+
+        files = day_files(self.paths, "performance", self.model.model_id, [day])
+        if not files:
+            return []
+        rows = self.con.execute(
+            f"SELECT metric, value, ci_low, ci_high FROM {read_files_sql(files)} "
+            "WHERE is_estimated AND segment_column = '__all__' ORDER BY metric"
+        ).fetchall()
+        return [Estimate(*row) for row in rows]
+
+    def read_day(self, day: dt.date) -> DayData | None:
+        """The day's data, or None when it has no predictions or no reference to compare with."""
+        from perf_pipeline.lake import day_files, read_files_sql
+
+        files = day_files(self.paths, "predictions", self.model.model_id, [day])
+        reference = self._reference(day) if files else None
+        if reference is None or reference[1] == 0:
+            return None
+        predictions = read_files_sql(files)
+        current, rows = _sampled(self.con, predictions)
+        if rows == 0:
+            return None
+        labelled, labelled_rows = _sampled(self.con, self._labelled_source(predictions))
+        return DayData(
+            current=current,
+            labelled=labelled,
+            reference=reference[0],
+            rows=rows,
+            labelled_rows=labelled_rows,
+            reference_rows=reference[1],
+            estimates=self._estimates(day),
+        )
 
 
 def read_day(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, day: dt.date
 ) -> DayData | None:
-    """The day's data, or None when it has no predictions or no reference to compare with."""
-    from perf_pipeline.lake import day_files, read_files_sql
-    from perf_pipeline.tables.reference import reference_frame
-
-    files = day_files(paths, "predictions", model.model_id, [day])
-    reference = reference_frame(con, paths, model, day)
-    if not files or reference is None or reference.empty:
-        return None
-    predictions = read_files_sql(files)
-    current, rows = _sampled(con, predictions, [])
-    if rows == 0:
-        return None
-    labelled, labelled_rows = _sampled(con, _labelled_source(paths, model, predictions), [])
-    return DayData(
-        current=current,
-        labelled=labelled,
-        reference=sample_frame(reference),
-        rows=rows,
-        labelled_rows=labelled_rows,
-        reference_rows=len(reference),
-        estimates=_estimates(con, paths, model, day),
-    )
+    """One day's data on its own (a run of several days uses one `RunReader`)."""
+    return RunReader(con, paths, model, [day]).read_day(day)

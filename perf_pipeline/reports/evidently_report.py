@@ -139,8 +139,11 @@ def _quality_page(model: ModelConfig, day: dt.date, data: DayData) -> str | None
     return snapshot.get_html_str(as_iframe=False)
 
 
-def write_report(model: ModelConfig, day: dt.date, data: DayData, target: Path) -> Path:
-    """Drift and quality of the day, with a header, as one standalone HTML file at `target`."""
+def write_report(
+    model: ModelConfig, day: dt.date, data: DayData, target: Path, inputs_digest: str = ""
+) -> Path:
+    """Drift and quality of the day, with a header, as one standalone HTML file at `target`
+    (marked with `inputs_digest`, the digest of `data`)."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
     from perf_pipeline.reports.header import header_html
     from perf_pipeline.reports.standalone import standalone_page
@@ -154,6 +157,7 @@ def write_report(model: ModelConfig, day: dt.date, data: DayData, target: Path) 
         f"{model.model_id} {day.isoformat()}: Evidently report",
         header_html(model, day, data, quality_title),
         sections,
+        inputs_digest,
     )
     return write_html(target, html)
 
@@ -161,7 +165,7 @@ def write_report(model: ModelConfig, day: dt.date, data: DayData, target: Path) 
 def write_html(target: Path, html: str) -> Path:
     """Through a temporary file and a rename: a reader never sees half a page."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(html, encoding="utf-8")
     os.replace(tmp, target)
     return target

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
+from pathlib import Path
 
 _STYLE = re.compile(r"<style>.*?</style>", re.S)
 _DATA = re.compile(r"<script>\s*var (metric_\w+) = .*?</script>", re.S)
@@ -70,8 +71,31 @@ def _packed(code: str) -> str:
     return base64.b64encode(gzip.compress(code.encode("utf-8"), compresslevel=9, mtime=0)).decode()
 
 
-def standalone_page(title: str, header: str, sections: list[tuple[str, str]]) -> str:
-    """One page: `header` (HTML), then each (heading, Evidently page) as a titled dashboard."""
+INPUTS_META = "perf-pipeline-inputs"
+_INPUTS = re.compile(rf"<meta name='{INPUTS_META}' content='([0-9a-f]+)'>")
+# The meta tag sits in the page's first line or two: reading this much finds it.
+_HEAD_BYTES = 1024
+
+
+def stored_inputs_digest(page: Path) -> str | None:
+    """The inputs digest a report page was drawn from; None for a page without one (a blocked
+    day's page, an older report) or no page."""
+    try:
+        with page.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    found = _INPUTS.search(head)
+    return found.group(1) if found else None
+
+
+def standalone_page(
+    title: str, header: str, sections: list[tuple[str, str]], inputs_digest: str = ""
+) -> str:
+    """One page: `header` (HTML), then each (heading, Evidently page) as a titled dashboard.
+
+    `inputs_digest` (of the data the page is drawn from) goes in a meta tag at the top, so a
+    later run finds out cheaply whether the page is still current."""
     dashboards = [(heading, Dashboard.of(page)) for heading, page in sections]
     first = dashboards[0][1]
     bodies = "".join(
@@ -84,6 +108,7 @@ def standalone_page(title: str, header: str, sections: list[tuple[str, str]]) ->
     )
     return (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='UTF-8'>\n"
+        f"<meta name='{INPUTS_META}' content='{inputs_digest}'>\n"
         "<meta name='viewport' content='width=device-width, initial-scale=1.0'>\n"
         f"<title>{escape(title)}</title>\n{first.style}\n"
         f"{''.join(d.data for _, d in dashboards)}\n"

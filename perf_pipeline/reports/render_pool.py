@@ -1,0 +1,89 @@
+"""Evidently renders a run's reports on every core, in worker processes.
+
+Building a report is almost all Evidently's own Python (its metrics, then Plotly figures built
+and validated one property at a time): one core for one to three seconds per report, whatever
+the day's size, since each side is sampled. Days are independent, so a run of many days hands
+them to a process pool sized to the cores this process may use, and a year's reports take
+about half as long on two cores as on one.
+
+The workers come from a fork server that imports Evidently once before forking, so each worker
+starts warm (a spawned worker would import Evidently, several seconds, on its own). A run of a
+few days renders in this process: a pool would cost more to start than it saves. So does a
+process that may not have children (a daemonic worker of some executor).
+
+The parent reads and samples the days in DuckDB and sends each day's sample (at most
+`MAX_ROWS` rows a side) to a worker; at most a few days are in flight, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import chain, islice
+from pathlib import Path
+
+from perf_pipeline.config import ModelConfig
+from perf_pipeline.reports.day_data import DayData
+
+# `PERF_PIPELINE_REPORT_WORKERS=1` renders in process; a number caps the workers.
+WORKERS_ENV = "PERF_PIPELINE_REPORT_WORKERS"
+# Fewer days than this render in process: a pool's start (the fork server importing Evidently,
+# about 3 s of one core) is worth it only over several reports.
+MIN_POOL_DAYS = 6
+# Modules the fork server imports once, before forking its workers.
+_PRELOAD = ["perf_pipeline.reports.evidently_report", "evidently", "evidently.presets"]
+# Days queued per worker: enough to keep each busy, few enough to keep memory flat.
+_IN_FLIGHT_PER_WORKER = 2
+
+RenderJob = tuple[ModelConfig, dt.date, DayData, Path, str]
+
+
+def worker_count() -> int:
+    """How many worker processes may render; 1 means in this process."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, int(os.environ.get(WORKERS_ENV) or cores or 1))
+
+
+def _render(job: RenderJob) -> Path:
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from perf_pipeline.reports.evidently_report import write_report
+
+    model, day, data, target, digest = job
+    return write_report(model, day, data, target, digest)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # inherited by the fork server
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def render_all(jobs: Iterable[RenderJob]) -> Iterator[tuple[dt.date, Path]]:
+    """Render each (model, day, data, target, digest) of `jobs`, yielding (day, path) as each
+    report is written, in day order. A worker's error is raised here, failing the step.
+
+    The first `MIN_POOL_DAYS` jobs are held back: if `jobs` ends before that many, they render
+    in this process and no pool is started."""
+    jobs = iter(jobs)
+    first = list(islice(jobs, MIN_POOL_DAYS))
+    workers = worker_count()
+    if len(first) < MIN_POOL_DAYS or workers == 1:
+        for job in chain(first, jobs):
+            yield job[1], _render(job)
+        return
+    with _pool(workers) as pool:
+        pending: deque[tuple[dt.date, Future[Path]]] = deque()
+        for job in chain(first, jobs):
+            pending.append((job[1], pool.submit(_render, job)))
+            while len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
+                day, future = pending.popleft()
+                yield day, future.result()
+        for day, future in pending:
+            yield day, future.result()
