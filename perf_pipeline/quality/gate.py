@@ -60,33 +60,34 @@ class DayVerdict:
 def reference_stats(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
 ) -> ReferenceStats | None:
+    """Null rates, numeric ranges and categories of the stored reference, in one scan for the
+    rates and ranges (a million-row reference is read once, not once per statistic)."""
     if not has_files(paths, "reference", model.model_id):
         return None
     source = read_table_sql(paths, "reference", model.model_id)
     con.execute(f"CREATE OR REPLACE TEMP VIEW reference_rows AS SELECT * FROM {source}")
-    rows = con.execute("SELECT count(*) FROM reference_rows").fetchall()[0][0]
-    stats = ReferenceStats(rows=rows)
     present = {r[0] for r in con.execute("DESCRIBE reference_rows").fetchall()}
-    for col in model.input_columns:
-        if col not in present or rows == 0:
-            continue
-        stats.null_rate[col] = con.execute(
-            f"SELECT avg(CASE WHEN {q(col)} IS NULL THEN 1.0 ELSE 0.0 END) FROM reference_rows"
-        ).fetchall()[0][0]
-    for col in model.features.numerical:
-        if col in present:
-            low, high = con.execute(
-                f"SELECT min({q(col)}), max({q(col)}) FROM reference_rows"
-            ).fetchall()[0]
-            if low is not None:
-                stats.minimum[col], stats.maximum[col] = float(low), float(high)
+    nulls = [c for c in model.input_columns if c in present]
+    ranges = [c for c in model.features.numerical if c in present]
+    aggregates = ["count(*)"]
+    aggregates += [f"avg(CASE WHEN {q(c)} IS NULL THEN 1.0 ELSE 0.0 END)" for c in nulls]
+    aggregates += [f"min({q(c)}), max({q(c)})" for c in ranges]
+    values = con.execute(f"SELECT {', '.join(aggregates)} FROM reference_rows").fetchone()
+    stats = ReferenceStats(rows=values[0])
+    if stats.rows:
+        stats.null_rate.update(zip(nulls, values[1 : 1 + len(nulls)], strict=True))
+    bounds = values[1 + len(nulls) :]
+    for i, col in enumerate(ranges):
+        low, high = bounds[2 * i], bounds[2 * i + 1]
+        if low is not None:
+            stats.minimum[col], stats.maximum[col] = float(low), float(high)
     for col in model.features.categorical:
         if col in present:
-            values = con.execute(
+            rows = con.execute(
                 f"SELECT DISTINCT CAST({q(col)} AS VARCHAR) FROM reference_rows "
                 f"WHERE {q(col)} IS NOT NULL ORDER BY 1"
             ).fetchall()
-            stats.categories[col] = [v[0] for v in values]
+            stats.categories[col] = [v[0] for v in rows]
     return stats
 
 
