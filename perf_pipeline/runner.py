@@ -126,6 +126,37 @@ def _execute(
     )
 
 
+class BackfillInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a model's run: the backfill stops there, not at the next
+    model, and the command exits non-zero; running it again finishes the range."""
+
+
+_INTERRUPT_ERRORS = {"KeyboardInterrupt", "DagsterExecutionInterruptedError"}
+
+
+def _error_chain(event: dg.DagsterEvent) -> list[tuple[str, str]]:
+    data = event.step_failure_data if event.is_step_failure else None
+    error = data.error if data else None
+    chain = []
+    while error is not None:
+        chain.append((error.cls_name or "", error.message or ""))
+        error = error.cause or error.context
+    return chain
+
+
+def was_interrupted(result: dg.ExecutionResult) -> bool:
+    """Whether a run ended because the process was interrupted. Dagster turns Ctrl-C between
+    steps into `DagsterExecutionInterruptedError`; inside a DuckDB query, DuckDB catches it and
+    raises `Query interrupted`, so the run fails like any other and only its errors tell."""
+    for event in result.all_events:
+        if event.is_run_failure and "interrupt" in (event.message or "").lower():
+            return True
+        for cls_name, message in _error_chain(event):
+            if cls_name in _INTERRUPT_ERRORS or "Query interrupted" in message:
+                return True
+    return False
+
+
 def backfill(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -157,6 +188,8 @@ def backfill(
                 MODEL_TAG: model.model_id,
             },
         )
+        if not result.success and was_interrupted(result):
+            raise BackfillInterrupted(f"{model.model_id}: run {result.run_id} was interrupted")
         failed = [e.step_key for e in result.all_events if e.is_step_failure and e.step_key]
         outcomes.append(
             RunOutcome(model.model_id, first, end, result.run_id, result.success, failed)

@@ -1,0 +1,73 @@
+"""A `perf-pipeline backfill` stopped mid-range (Ctrl-C, then a kill) and started again finishes
+the range with the tables of an uninterrupted run: no duplicate, no half-written partition.
+
+Every table file is written under a temporary name and renamed into place, and the reference's
+inputs hash is written after everything it covers, so whatever a stopped run left is either a
+whole file the next run replaces or a temporary file no reader ever lists.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from lake_snapshots import assert_same_tables, snapshot
+from pipeline_processes import prepare_home, start_backfill
+
+from perf_pipeline.config import load_models
+from perf_pipeline.definitions import build_definitions
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.runner import backfill
+from perf_pipeline.sample_data import day, write_sample
+
+DAYS = 6
+END = day(DAYS - 1)
+
+
+def _uninterrupted(root: Path, home: Path):
+    paths = write_sample(root, days=DAYS)
+    models = list(load_models(paths.models_file).values())
+    with dg.instance_for_test(temp_dir=str(prepare_home(home))) as instance:
+        outcomes = backfill(build_definitions(root), instance, models, day(0), END, "WARNING")
+    assert all(o.success for o in outcomes)
+    return snapshot(paths)
+
+
+def _stop_when(process: subprocess.Popen, ready: Path, sig: signal.Signals) -> int:
+    """Send `sig` once `ready` holds a Parquet file (the run is mid-range); the exit code."""
+    deadline = time.monotonic() + 300
+    while not (ready.exists() and any(ready.rglob("*.parquet"))):
+        assert process.poll() is None, "the backfill ended before it could be stopped"
+        assert time.monotonic() < deadline, f"{ready} never appeared"
+        time.sleep(0.05)
+    process.send_signal(sig)
+    return process.wait(timeout=300)
+
+
+@pytest.mark.slow  # a full backfill, two stopped ones and the restart: a minute or two
+def test_an_interrupted_then_killed_backfill_restarted_ends_with_the_same_tables(
+    tmp_path: Path,
+) -> None:
+    expected = _uninterrupted(tmp_path / "whole", tmp_path / "whole_home")
+    paths: DataPaths = write_sample(tmp_path / "stopped", days=DAYS)
+    home = prepare_home(tmp_path / "dagster_home")
+
+    # Ctrl-C once card_fraud's days are ingested (its gate and tables still to come).
+    first = start_backfill(paths, home, day(0), END)
+    assert _stop_when(first, paths.table_dir("predictions") / "model=card_fraud", signal.SIGINT)
+    # Ctrl-C stops the backfill, not only the model's run: the next model never started.
+    assert not (paths.table_dir("predictions") / "model=store_demand").exists()
+    # A kill once the second model has started writing.
+    second = start_backfill(paths, home, day(0), END)
+    killed = _stop_when(
+        second, paths.table_dir("predictions") / "model=store_demand", signal.SIGKILL
+    )
+    assert killed == -signal.SIGKILL
+    assert snapshot(paths)  # what the stopped runs left reads back whole
+
+    assert start_backfill(paths, home, day(0), END).wait(timeout=600) == 0
+    assert_same_tables(expected, snapshot(paths))
