@@ -68,13 +68,34 @@ estimation:                          # the estimate against the final realized v
   window_days: 14                    # judged over this many of the latest final days
   max_miss_rate_p: 0.01              # warn when misses of the 95 % interval are this unlikely
   alert: false                       # true: an estimator_quality alert, not only a log warning
-thresholds:                          # metric: {min, max, max_drop}
+thresholds:                          # metric: {min, max, max_drop}, and optionally
   <threshold>
+                                     # band: {sigma: 3, baseline: reference | trailing,
+                                     #        days: 28, same_weekday: false},
+                                     # require_ci: true, persist_days: 2,
+                                     # severity: warning | critical
   drift_share: {max: 0.5}            # the dataset drifts (and alerts) when share >= max
 drift:                               # (drift_share.max above is drift.share_threshold)
   methods: {}                        # column: <drift_methods>
   thresholds: {}                     # column: threshold of its method
   multiple_testing: null             # or benjamini_hochberg
+  min_psi: null                      # a column drifts for alerting only with PSI >= this
+lifecycle:
+  resolve_after_days: 2              # an open alert resolves after this many clean days
+review:                              # the daily review queue (README, "Review queue")
+  per_day: 50                        # rows to review per day; 0 turns the queue off
+  least_confident: 0.4               # shares of per_day (they add up to 1)
+  regressed_segments: 0.4
+  uniform: 0.2                       # the unbiased sample review_accuracy is computed on
+  seed: 0
+gate:                                # release gate (README, "Release gate"); no metrics: no gate
+  metrics: {}                        # metric: {max_worse: 0.005, confidence: 0.95}
+  max_segment_worse: null            # a segment shown worse by more than this fails
+  fairness_gaps_not_wider: false
+  max_score_drift: null              # or {method: wasserstein, threshold: 0.5}
+  min_labelled_rows: 500             # fewer labelled rows: exit 2
+owners: []                           # e.g. [team:fraud, alice@example.com]
+tags: {}                             # e.g. {tier: gold}
 quality:
   null_rate_tolerance: 0.05          # null rate may exceed the reference's by this much
   range_mostly: 0.95                 # share of values inside the reference range
