@@ -63,6 +63,7 @@ def write_alerts(
     alerts: list[Alert],
     writer: str,
     statuses: Mapping[str, str] | None = None,
+    root_causes: Mapping[str, str | None] | None = None,
 ) -> dict[dt.date, int]:
     """Replace this writer's alert file of each day; an alert keeps its first-seen time.
 
@@ -70,6 +71,7 @@ def write_alerts(
     alert's verdict, `confirmed` / `not_confirmed`). The lifecycle (acknowledged, snoozed,
     resolved) is not stored here: it belongs to the alert's incident, and the `alerts` view
     reads it from there, so a re-run of a day never undoes what a person decided.
+    `root_causes` gives a performance alert's `root_cause` (JSON text) by id.
     """
     import pandas as pd
 
@@ -82,6 +84,7 @@ def write_alerts(
                 "alert_id": a.alert_id,
                 "status": (statuses or {}).get(a.alert_id, OPEN),
                 "first_seen_at": seen.get(a.alert_id, now),
+                "root_cause": (root_causes or {}).get(a.alert_id),
             }
             for a in alerts
         ],
