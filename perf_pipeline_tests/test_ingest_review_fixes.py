@@ -209,7 +209,7 @@ def test_a_linked_model_or_source_folder_is_not_followed(
 
 
 def test_a_linked_reference_folder_is_not_followed(tmp_path: Path) -> None:
-    from perf_pipeline.ingest.readers import landing_files
+    from perf_pipeline.ingest.listing import landing_files
 
     paths = DataPaths(tmp_path / "root")
     outside = tmp_path / "outside" / "model=m"

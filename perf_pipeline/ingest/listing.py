@@ -131,3 +131,12 @@ def misnamed_entries(model_folder: Path, root: Path) -> list[tuple[dt.date | Non
         why = "not a day folder: the name must be date=YYYY-MM-DD (not read)"
         found.append((_meant_day(path.name), SkippedPath(str(path), why)))
     return found
+
+
+def landing_files(folder: Path, root: Path | None = None) -> list[Path]:
+    """Data files of one landing folder, in name order (links and subfolders are not read).
+
+    No link between the landing `root` and `folder` is followed; without `root`, `folder` is
+    taken to be a reference folder, `<landing root>/reference/model=<id>`, two levels below it.
+    """
+    return list_folder(folder, folder.parents[1] if root is None else root).files

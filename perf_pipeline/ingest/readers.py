@@ -21,8 +21,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from perf_pipeline.ingest.listing import list_folder
-
 _FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -69,15 +67,6 @@ class TextFile:
     def num_rows(self) -> int:
         # Not `columns.num_rows`: a file of broken lines only has rows but no columns.
         return len(self.row_numbers)
-
-
-def landing_files(folder: Path, root: Path | None = None) -> list[Path]:
-    """Data files of one landing folder, in name order (links and subfolders are not read).
-
-    No link between the landing `root` and `folder` is followed; without `root`, `folder` is
-    taken to be a reference folder, `<landing root>/reference/model=<id>`, two levels below it.
-    """
-    return list_folder(folder, folder.parents[1] if root is None else root).files
 
 
 def read_text_file(path: Path) -> TextFile:

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 from perf_pipeline.config import ModelConfig
-from perf_pipeline.ingest.readers import landing_files
+from perf_pipeline.ingest.listing import landing_files
 from perf_pipeline.paths import DataPaths
 
 # Raise whenever the code that turns the landing reference into the stored one changes what it

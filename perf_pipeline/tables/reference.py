@@ -14,7 +14,8 @@ import pandas as pd
 
 from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.ingest.landing import DayLoad
-from perf_pipeline.ingest.readers import UnreadableFileError, landing_files, read_as_text
+from perf_pipeline.ingest.listing import landing_files
+from perf_pipeline.ingest.readers import UnreadableFileError, read_as_text
 from perf_pipeline.ingest.rules import canonical_class
 from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql, write_single
 from perf_pipeline.paths import DataPaths
