@@ -48,7 +48,8 @@ def stale_days(
 def build_dependent_days_sensor(model: ModelConfig, job_name: str) -> dg.SensorDefinition:
     """The sensor for one model; one run per contiguous range of stale days."""
     predictions = asset_key(model.model_id, "predictions")
-    targets = [asset_key(model.model_id, stage) for stage in RECOMPUTED_STAGES]
+    # The dashboard is one page over every day: the run that recomputes days redraws it once.
+    targets = [asset_key(model.model_id, stage) for stage in (*RECOMPUTED_STAGES, "dashboard")]
 
     @dg.sensor(
         name=f"{dagster_name(model.model_id)}__dependent_days",

@@ -91,7 +91,15 @@ def test_out_of_order_days_converge_to_the_in_order_tables(tmp_path: Path) -> No
             for r in requests
         ] == [(DAYS[2].isoformat(), DAYS[3].isoformat())]
         stages = {key.path[-1] for key in requests[0].asset_selection}
-        assert stages == {"data_quality", "performance", "drift", "report", "alerts"}
+        assert stages == {
+            "data_quality",
+            "performance",
+            "drift",
+            "report",
+            "review",
+            "alerts",
+            "dashboard",
+        }
         assert (
             _table(shuffled, "drift")["date"].nunique() < _table(ordered, "drift")["date"].nunique()
         )
