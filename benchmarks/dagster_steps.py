@@ -1,0 +1,24 @@
+"""Where a run's time went, from the Dagster event log of the instance it ran on."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+
+def stage_seconds(home: Path, since: float = 0.0) -> dict[str, float]:
+    """Step seconds per stage (the step key's last part: `ingest`, `report`, ...), summed over
+    the runs of the instance at `home` that started after `since` (epoch seconds)."""
+    import dagster as dg
+
+    totals: dict[str, float] = defaultdict(float)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for record in instance.get_run_records():
+            # An in-process run has no launch time: its record's creation is when it began.
+            if record.create_timestamp.timestamp() < since:
+                continue
+            for step in instance.get_run_step_stats(record.dagster_run.run_id):
+                if step.start_time and step.end_time:
+                    stage = step.step_key.rsplit("__", 1)[-1]
+                    totals[stage] += step.end_time - step.start_time
+    return dict(totals)
