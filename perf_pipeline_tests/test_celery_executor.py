@@ -9,6 +9,7 @@ must be those of the in-process run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -60,15 +61,30 @@ def _workers(env: dict[str, str], logs: Path, count: int = 2) -> Iterator[None]:
         args += ["-y", str(CELERY_CONFIG), "-n", f"worker{n}", "-l", "WARNING"]
         args += ["--", "--pool=solo", "--without-gossip", "--without-mingle"]
         with (logs / f"worker{n}.log").open("wb") as log:
-            processes.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
+            # A session of its own: the `celery` process it starts is stopped with it.
+            processes.append(
+                subprocess.Popen(
+                    args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
     try:
         _wait_until_answering(env["PERF_PIPELINE_CELERY_BROKER"], processes, logs)
         yield
     finally:
+        _stop_workers(processes)
+
+
+def _stop_workers(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM (Celery's warm shutdown), then SIGKILL for a worker still there after 15 s:
+    the whole session of each, so no `celery` process outlives the test."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + 15
         for process in processes:
-            process.wait(timeout=30)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
 
 
 def _wait_until_answering(broker: str, processes: list[subprocess.Popen], logs: Path) -> None:
