@@ -90,6 +90,8 @@ def reference_asset(model: ModelConfig) -> dg.AssetsDefinition:
         group_name=group_name(model.model_id),
         kinds=STORAGE_KINDS,
         code_version=REFERENCE_CODE_VERSION,
+        owners=list(model.owners) or None,
+        tags=model.tags or None,
         description=f"The baseline {model.model_id} is compared with: its validation set, "
         "typed, with its metrics; rebuilt only when its files, settings or code change.",
     )

@@ -84,6 +84,8 @@ class MonitoredModel(dg.Component, dg.Model, dg.Resolvable):
             selection=dg.AssetSelection.assets(*assets),
             partitions_def=partitions_for(model),
             description=f"Every stage of {model.model_id} for a day or a range of days.",
+            # The run queue's per-model limit (deploy/dagster.yaml) counts runs by this tag.
+            tags={"perf_pipeline/model": model.model_id},
         )
         schedule = dg.build_schedule_from_partitioned_job(
             job,
