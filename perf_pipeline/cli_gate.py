@@ -1,8 +1,9 @@
 """`perf-pipeline gate`: may a candidate model version replace production?
 
-Runs the model's `<model>__release_gate` job on the shared Dagster instance (so the decision is an asset
-materialization and a check in the UI, and a row of `gate_decisions`), prints the verdict with
-its reasons, and exits 0 (pass), 1 (fail) or 2 (not enough data, or a gate that cannot run).
+Runs the model's `<model>__release_gate` job on the shared Dagster instance (so the decision is
+an asset materialization and a check in the UI, and a row of `gate_decisions`), prints the
+verdict with its reasons, and exits 0 (pass), 1 (fail) or 2 (not enough data, or a gate that
+cannot run).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import datetime as dt
 import dagster as dg
 
 from perf_pipeline.alerts.delivery import pending_ids
+from perf_pipeline.alerts.severity import CRITICAL
 from perf_pipeline.assets.common import asset_key
 from perf_pipeline.names import dagster_name
 from perf_pipeline.resources import PipelineStorage
@@ -91,7 +92,7 @@ def build_freshness_alerts_sensor(model_id: str) -> dg.SensorDefinition:
             value=None,
             baseline=None,
             threshold=None,
-            severity="error",
+            severity=CRITICAL,
             message=f"{model_id} {day}: performance had not landed by its deadline "
             f"({failure[1].description or 'freshness check failed'})",
         )

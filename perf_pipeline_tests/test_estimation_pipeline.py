@@ -320,7 +320,7 @@ def test_covariate_shift_alert_is_confirmed_once_the_labels_land(
     raised = after.alerts_of("performance")
     assert list(raised.index) == SHIFTED
     assert (raised["metric_or_column"] == "accuracy").all()
-    assert (raised["status"] == "open").all() and (raised["severity"] == "error").all()
+    assert (raised["status"] == "open").all() and (raised["severity"] == "critical").all()
 
     confirmed = after.alerts_of("estimated_performance")
     first = covariate_shift.before.alerts_of("estimated_performance")

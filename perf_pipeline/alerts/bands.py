@@ -153,12 +153,12 @@ class ReferenceChunks:
 
     def _chunk_values(self, size: int) -> dict[str, np.ndarray]:
         """Each metric's defined overall values over the chunks of `size` rows."""
-        from perf_pipeline.estimation.sampling_error import _chunks
+        from perf_pipeline.estimation.sampling_error import reference_chunks
         from perf_pipeline.metrics.performance import ALL, compute_performance
 
         if size in self._values:
             return self._values[size]
-        frame = _chunks(self._reference_rows(), size, REFERENCE_SEED)
+        frame = reference_chunks(self._reference_rows(), size, REFERENCE_SEED)
         plain = self._model.model_copy(update={"segments": [], "protected_attributes": []})
         name = "__band_reference_chunks"
         self._con.register(name, frame)

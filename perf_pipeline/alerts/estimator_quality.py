@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from perf_pipeline.alerts.records import Alert
+from perf_pipeline.alerts.severity import WARNING
 
 if TYPE_CHECKING:
     import duckdb
@@ -174,7 +175,7 @@ def _alert(model_id: str, verdict: WindowVerdict) -> Alert:
         verdict.miss_rate,
         NOMINAL_MISS_RATE,
         None if fewest is None else fewest / verdict.days,
-        "warning",
+        WARNING,
         describe(model_id, verdict),
     )
 

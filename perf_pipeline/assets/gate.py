@@ -5,7 +5,8 @@ Each materialization decides one candidate (run config: `candidate`, optional `b
 table, and reports it as the asset check `gate_passed`: a failed gate is a failed check
 (severity ERROR), "not enough data" a failed check of severity WARN. It is not part of the daily
 job: a release pipeline asks for it, through `perf-pipeline gate` or the UI's launchpad
-(job `<model>__release_gate`), on the same instance, so every decision shows up in the asset's history.
+(job `<model>__release_gate`), on the same instance, so every decision shows up in the asset's
+history.
 """
 
 import datetime as dt

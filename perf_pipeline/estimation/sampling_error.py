@@ -41,7 +41,9 @@ def chunk_size(rows: int) -> int:
     return max(min(rows // 4, MAX_CHUNK_ROWS), 1)
 
 
-def _chunks(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+def reference_chunks(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """The reference's rows drawn into seeded random chunks of `size` (a `chunk` column): what
+    a metric's spread between days of that size is measured on, here and by the alert bands."""
     import numpy as np
     import pandas as pd
 
@@ -67,7 +69,7 @@ def se_units(
     if len(rows) < MIN_ROWS:
         return {}
     size = chunk_size(len(rows))
-    frame = _chunks(rows, size, seed)
+    frame = reference_chunks(rows, size, seed)
     if model.task is Task.BINARY_CLASSIFICATION:
         frame = frame.drop(columns=["prediction"], errors="ignore")
     plain = model.model_copy(update={"segments": [], "protected_attributes": []})

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from perf_pipeline.alerts.records import Alert
+from perf_pipeline.alerts.severity import CRITICAL
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.lake import (
     day_files,
@@ -268,7 +269,7 @@ def quality_alerts(model: ModelConfig, verdicts: dict[dt.date, DayVerdict]) -> l
                     else None,
                     baseline=None,
                     threshold=None,
-                    severity=ERROR,
+                    severity=CRITICAL,
                     message=f"{model.model_id} {verdict.day}: {subject} failed"
                     + (f" ({failure['observed_value']})" if failure["observed_value"] else ""),
                 )

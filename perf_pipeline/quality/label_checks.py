@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from perf_pipeline.alerts.records import Alert
+from perf_pipeline.alerts.severity import CRITICAL
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.names import dagster_name
 from perf_pipeline.quality.suite import ERROR, WARNING
@@ -92,7 +93,7 @@ def label_alerts(model: ModelConfig, rows: list[dict]) -> list[Alert]:
             None,
             None,
             None,
-            ERROR,
+            CRITICAL,
             f"{model.model_id} {row['date']}: {row['expectation']} failed "
             f"({row['observed_value']})",
         )
