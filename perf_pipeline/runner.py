@@ -203,9 +203,9 @@ def pending_alert_ids(paths: DataPaths) -> list[str]:
         return []
     with PipelineStorage(data_root=str(paths.root)).get_connection() as con:
         rows = con.execute(
-            f"SELECT DISTINCT alert_id, model_id FROM {read_table_sql(paths, 'alerts')}"
+            f"SELECT DISTINCT alert_id, model_id, severity FROM {read_table_sql(paths, 'alerts')}"
         ).fetchall()
-    return pending_ids(paths, [{"alert_id": a, "model_id": m} for a, m in rows])
+    return pending_ids(paths, [{"alert_id": a, "model_id": m, "severity": s} for a, m, s in rows])
 
 
 def notify_pending(

@@ -107,10 +107,11 @@ def _alerts_of(storage: PipelineStorage, touched: set[tuple[str, dt.date]]) -> l
             days = sorted(d for m, d in touched if m == model_id)
             files = day_files(storage.paths, "alerts", model_id, days)
             if files:
-                query = f"SELECT DISTINCT alert_id, date FROM {read_files_sql(files)}"
+                # With its severity, so a `min_severity` channel is not owed what it filters out.
+                query = f"SELECT DISTINCT alert_id, date, severity FROM {read_files_sql(files)}"
                 found += [
-                    {"alert_id": a, "model_id": model_id, "date": d}
-                    for a, d in con.execute(query).fetchall()
+                    {"alert_id": a, "model_id": model_id, "date": d, "severity": s}
+                    for a, d, s in con.execute(query).fetchall()
                 ]
         refresh_incidents(con, storage.paths, models)
     return found

@@ -19,6 +19,9 @@ Beside the partitioned public tables, the alerts' lifecycle has views of its own
 `alerts/deliveries.jsonl`, the ledger delivery appends to). Once `incidents` exists, the
 `alerts` view takes each row's incident: `incident_id`, `last_seen_at`, `resolved_at`, and a
 `status` of `open` becomes the incident's (`acknowledged`, `snoozed`, `resolved`).
+
+The optional features' tables (`FEATURE_TABLES`: the review queue's and the release gate's) get
+a view once they have data, like the lifecycle's.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ PUBLIC_TABLES = (
 
 # The lifecycle's views: not (table, model, day) partitions, so kept apart from PUBLIC_TABLES.
 STATE_TABLES = ("incidents", "alert_state", "notifications")
+
+# Tables of optional features (the review queue, the release gate): a view once they have data.
+FEATURE_TABLES = ("review_sample", "review_labels", "review_accuracy", "gate_decisions")
 
 # Labels are stored per arrival day; the public table keeps the latest label per prediction.
 _LATEST_LABEL_SQL = """
@@ -190,7 +196,7 @@ def refresh_views(paths: DataPaths) -> bool:
     matches the file and every new connection would refuse to open it. The rebuild therefore
     removes the replaced file's WAL, and a file that does not open is rebuilt rather than trusted.
     """
-    tables = [t for t in (*PUBLIC_TABLES, *STATE_TABLES) if has_data(paths, t)]
+    tables = [t for t in (*PUBLIC_TABLES, *STATE_TABLES, *FEATURE_TABLES) if has_data(paths, t)]
     settings = settings_from_file(paths)
     signature = _signature(paths, tables, settings)
     if _current_signature(paths) == signature and _opens(paths):

@@ -191,3 +191,25 @@ def test_a_model_without_any_data_is_no_data() -> None:
     )
     assert isinstance(empty, ModelSummary) and empty.state == "NO DATA"
     assert empty.latest_day is None and len(empty.open_alerts) == 0
+
+
+def test_page_data_with_undefined_values_is_strict_json() -> None:
+    """A day whose metric is undefined (NaN, infinite) or whose drift flag is missing (pd.NA)
+    still builds: the value is a gap (null) in the page's JSON, and the flag reads `no`."""
+    import json
+
+    import pandas as pd
+
+    from perf_pipeline.dashboard.figures import _yes_no
+    from perf_pipeline.dashboard.html_parts import json_script
+
+    script = json_script("f", {"y": [1.0, float("nan"), float("inf")], "z": (2.5, -float("inf"))})
+    text = script.split(">", 1)[1].rsplit("</script>", 1)[0]
+    assert json.loads(text) == {"y": [1.0, None, None], "z": [2.5, None]}
+    assert [_yes_no(v) for v in (pd.NA, None, float("nan"), False, True)] == [
+        "no",
+        "no",
+        "no",
+        "no",
+        "yes",
+    ]

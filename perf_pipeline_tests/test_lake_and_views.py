@@ -200,6 +200,21 @@ def test_refresh_views_rebuilds_only_when_the_set_of_tables_changes(tmp_path: Pa
     assert files == ["warehouse.duckdb", "warehouse.duckdb.tables"]
 
 
+def test_optional_feature_tables_get_a_view_once_they_have_data(tmp_path: Path) -> None:
+    """The review queue's and the release gate's tables are queryable in the warehouse as soon
+    as a model uses the feature, and absent (not empty, not failing) before."""
+    paths = DataPaths(tmp_path)
+    _write_table(paths, "predictions", day=DAY1)
+    refresh_views(paths)
+    assert _views(paths) == {"predictions"}
+    _write_table(paths, "review_accuracy", day=DAY1)
+    _write_table(paths, "gate_decisions", day=DAY2)
+    assert refresh_views(paths) is True
+    assert _views(paths) == {"predictions", "review_accuracy", "gate_decisions"}
+    with duckdb.connect(str(paths.views_db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM gate_decisions").fetchall() == [(1,)]
+
+
 def test_views_cover_every_public_table_with_data(tmp_path: Path) -> None:
     """Each public table becomes a view over all its models and days."""
     paths = DataPaths(tmp_path)

@@ -251,35 +251,19 @@ def _write(
     days: list[dt.date],
     settled: list[Settled],
 ) -> None:
-    """`records.write_alerts` with each alert's own status: replace the stage's file of each
-    day; an alert keeps its first-seen time."""
-    from dataclasses import asdict
+    """Replace the stage's file of each day, each alert with its own status and root cause."""
+    from perf_pipeline.alerts.records import write_alerts
 
-    import pandas as pd
-
-    from perf_pipeline.lake import day_files, read_files_sql, write_frame_partitions
-    from perf_pipeline.schemas import ALERTS
-
-    files = day_files(paths, "alerts", model_id, days)
-    seen = {}
-    if files:
-        query = f"SELECT alert_id, min(first_seen_at) FROM {read_files_sql(files)} GROUP BY 1"
-        seen = dict(con.execute(query).fetchall())
-    now = dt.datetime.now(dt.UTC)
-    rows = [
-        {
-            **asdict(s.alert),
-            "alert_id": s.alert.alert_id,
-            "status": s.status,
-            "first_seen_at": seen.get(s.alert.alert_id, now),
-            "root_cause": s.root_cause,
-        }
-        for s in settled
-    ]
-    frame = pd.DataFrame(rows, columns=list(ALERTS))
-    frame = frame.sort_values(["date", "kind", "metric_or_column"])
-    file_name = f"{REGRESSIONS_WRITER}.parquet"
-    write_frame_partitions(con, paths, "alerts", model_id, frame, ALERTS, days, file_name)
+    write_alerts(
+        con,
+        paths,
+        model_id,
+        days,
+        [s.alert for s in settled],
+        REGRESSIONS_WRITER,
+        statuses={s.alert.alert_id: s.status for s in settled},
+        root_causes={s.alert.alert_id: s.root_cause for s in settled},
+    )
 
 
 def evaluate_days(

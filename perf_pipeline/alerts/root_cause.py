@@ -77,13 +77,24 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
+# DuckDB's parallel sums differ in the last bits between runs; rounding to this many significant
+# digits makes a re-run write the identical `root_cause` text.
+_DIGITS = 10
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.{_DIGITS}g}")
+
+
 def _clean(value: object) -> Any:
-    """A JSON-safe scalar: NaN and missing become None, numpy numbers plain Python."""
+    """A JSON-safe, re-run-stable scalar: NaN and missing become None, numpy numbers plain
+    Python, floats rounded to `_DIGITS` significant digits."""
     if value is None:
         return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value.item() if hasattr(value, "item") else value
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float):
+        return None if math.isnan(value) else _round(value)
+    return value
 
 
 def drifted_features(model: ModelConfig, drift: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -116,7 +127,7 @@ def worst_segments(
         {
             "segment_column": r.segment_column,
             "segment_value": r.segment_value,
-            "value": float(r.value),
+            "value": _round(float(r.value)),
             "n": int(r.n),
         }
         for r in rows.head(TOP).itertuples()

@@ -387,7 +387,10 @@ def _timeline_layout(row_count: int, relative_height: float) -> dict[str, Any]:
 
 
 def _yes_no(flag) -> str:
-    return "yes" if flag is not None and flag == flag and bool(flag) else "no"
+    """`yes` for a true flag; `no` for false and for any missing value (None, NaN, pd.NA)."""
+    import pandas as pd
+
+    return "yes" if not pd.isna(flag) and bool(flag) else "no"
 
 
 def _heatmap_grid(cells: pd.DataFrame, order: list[str], days: list[str]) -> tuple[list, list]:

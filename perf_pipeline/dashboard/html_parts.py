@@ -61,8 +61,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[in
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _finite(value: object) -> object:
+    """`value` with every NaN or infinite float as null: Plotly draws null as a gap, and a page
+    must never fail to build because one day's metric was undefined."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def json_script(element_id: str, payload: object) -> str:
-    text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(_finite(payload), separators=(",", ":"), allow_nan=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f'<script type="application/json" id="{esc(element_id)}">{text}</script>'
 

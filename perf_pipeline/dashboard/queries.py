@@ -17,6 +17,8 @@ from perf_pipeline.config import ModelConfig
 from perf_pipeline.lake import has_files, read_table_sql
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.performance_status import StatusSettings, with_status_sql
+from perf_pipeline.sql import quote_literal
+from perf_pipeline.views import view_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -57,6 +59,13 @@ def stage_tables(
             continue
         name = f"_dashboard_{table}"
         source = read_table_sql(paths, table, model.model_id)
+        if table == "alerts":
+            # The view, not the files: an alert's status is its incident's (acknowledged,
+            # snoozed, resolved), which the files never hold.
+            source = (
+                f"(SELECT * FROM ({view_sql(paths, 'alerts')}) "
+                f"WHERE model_id = {quote_literal(model.model_id)})"
+            )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {_STAGED_COLUMNS[table]} FROM {source}"
         )
