@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Test processes: one per core by default; `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: demo test lint ui bench clean validate
 
@@ -17,7 +19,7 @@ demo: $(BIN)/.installed  ## sample data + the whole pipeline on the embedded Duc
 test: $(BIN)/.installed  ## the code location, the test suite and the linter
 	$(BIN)/dg check defs
 	$(BIN)/dg list defs > /dev/null
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
