@@ -159,11 +159,18 @@ def test_status_command_shows_the_status_of_the_latest_metrics(
     refresh_views(paths)
     assert print_status(paths, ["m"]) == 0
     lines = [line.split() for line in capsys.readouterr().out.splitlines()]
-    header = next(line for line in lines if line[:3] == ["model_id", "metric", "status"])
-    rows = [line for line in lines if line[:1] == ["m"]]
-    # The latest day of m is two days old with half its labels; its estimate beside it.
-    assert [row[header.index("status")] for row in rows] == ["provisional", "estimated"]
-    assert {row[header.index("date")] for row in rows} == {_day(2).isoformat()}
+    assert lines[0][:2] == ["m", "OK"] and lines[0][-1] == _day(2).isoformat()
+    header = next(line for line in lines if line[:2] == ["metric", "final"])
+    row = next(line for line in lines if line[:1] == ["accuracy"])
+    # Each column is "value day"; the header names one column per value.
+    days = {name: row[1 + 2 * i + 1] for i, name in enumerate(header[1:4])}
+    # The latest final day is day 3 (coverage reached); day 2, two days old with half its
+    # labels, is provisional, with its estimate beside it.
+    assert days == {
+        "final": _day(3).isoformat(),
+        "provisional": _day(2).isoformat(),
+        "estimated": _day(2).isoformat(),
+    }
 
 
 def test_the_defaults_are_the_models_files_defaults(tmp_path: Path) -> None:

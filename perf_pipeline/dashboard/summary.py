@@ -167,11 +167,13 @@ def summary_from_frames(
     alerts: pd.DataFrame,
 ) -> ModelSummary:
     """ALERT when a metric is ALERT or an alert is open on the model's latest day (the latest
-    day ingested or with a final value); NO DATA before its first run."""
+    day ingested or with a value, final, provisional or estimated); NO DATA before its first
+    run."""
     summaries = summarize_metrics(model, metrics, series)
     open_alerts = alerts[alerts["status"] == "open"]
     latest_volume = None if volume.empty else volume.iloc[-1].to_dict()
-    days = [_as_date(d) for d in volume["date"]] + [s.final.day for s in summaries if s.final]
+    points = [p for s in summaries for p in (s.final, s.provisional, s.estimated) if p]
+    days = [_as_date(d) for d in volume["date"]] + [p.day for p in points]
     latest_day = max(days, default=None)
     if latest_day is None:
         state = NO_DATA
