@@ -118,5 +118,8 @@ _STAGES = {
     "performance",
     "drift",
     "report",
+    "review",
     "alerts",
+    "dashboard",
+    "gate",
 }

@@ -17,6 +17,7 @@ import pytest
 from perf_pipeline.definitions import build_definitions, daily_job_name
 from perf_pipeline.lake import connect, day_files, read_files_sql
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.review.sample import review_file
 from perf_pipeline.sample_data import day, write_sample
 
 MODEL = "card_fraud"
@@ -58,6 +59,7 @@ def test_a_blocked_rerun_clears_the_days_downstream_outputs(tmp_path: Path) -> N
         assert _rows(paths, "performance", DRIFTING_DAY)
         assert _rows(paths, "drift", DRIFTING_DAY)
         assert paths.report_file(MODEL, DRIFTING_DAY).exists()
+        assert review_file(paths, MODEL, DRIFTING_DAY).exists()
         raised = _rows(paths, "alerts", DRIFTING_DAY, "regressions.parquet")
         assert {a["kind"] for a in raised} == {"drift"}
 
@@ -66,7 +68,12 @@ def test_a_blocked_rerun_clears_the_days_downstream_outputs(tmp_path: Path) -> N
 
         assert _rows(paths, "performance", DRIFTING_DAY) == []
         assert _rows(paths, "drift", DRIFTING_DAY) == []
-        assert not paths.report_file(MODEL, DRIFTING_DAY).exists()
+        # The day's page now says why it is blocked, naming the unreadable file; no stale
+        # review file asks anyone about its predictions.
+        page = paths.report_file(MODEL, DRIFTING_DAY).read_text(encoding="utf-8")
+        assert "blocked at the data-quality gate" in page and "files_readable" in page
+        assert not review_file(paths, MODEL, DRIFTING_DAY).exists()
+        assert _rows(paths, "review_sample", DRIFTING_DAY) == []
         assert _rows(paths, "alerts", DRIFTING_DAY, "regressions.parquet") == []
         quality = _rows(paths, "alerts", DRIFTING_DAY, "data_quality.parquet")
         assert [a["metric_or_column"] for a in quality] == ["files_readable"]

@@ -196,3 +196,19 @@ def write_samples(
         else:
             review_file(paths, model.model_id, day).unlink(missing_ok=True)
     return written
+
+
+def clear_days(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> None:
+    """No review picks and no review file for `days` (days the quality gate now blocks): a
+    reviewer must not be asked about predictions the pipeline no longer stands behind."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE review_sample_cleared AS SELECT "
+        "CAST(NULL AS VARCHAR) AS model_id, CAST(NULL AS DATE) AS date, "
+        "CAST(NULL AS VARCHAR) AS prediction_id, CAST(NULL AS VARCHAR) AS reason, "
+        "CAST(NULL AS VARCHAR) AS stratum, CAST(NULL AS BIGINT) AS rank WHERE false"
+    )
+    write_partitions(con, paths, "review_sample", model.model_id, "review_sample_cleared", days)
+    for day in days:
+        review_file(paths, model.model_id, day).unlink(missing_ok=True)

@@ -42,8 +42,9 @@ def run_gate(
 def clear_downstream(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> None:
-    """Empty `performance`, `drift` and `estimation_quality` partitions, no regression or
-    estimator alerts, no report for `days`.
+    """Empty `performance`, `drift`, `estimation_quality` and `review_sample` partitions, no
+    regression or estimator alerts, no report and no review file for `days` (the data-quality
+    step then writes the blocked day's page at the report's path).
 
     Empty files, not missing ones: the lake's writers replace a day by rewriting its file, and an
     empty file is how a re-run says "this day has nothing now".
@@ -54,6 +55,7 @@ def clear_downstream(
 
     from perf_pipeline.alerts.estimator_quality import WRITER as ESTIMATOR_WRITER
     from perf_pipeline.alerts.records import write_alerts
+    from perf_pipeline.review import sample as review_sample
     from perf_pipeline.schemas import DRIFT, PERFORMANCE
     from perf_pipeline.tables import drift as drift_table
     from perf_pipeline.tables import estimation_quality
@@ -65,6 +67,7 @@ def clear_downstream(
     # With performance emptied, the estimator's rows of these days are empty too.
     estimation_quality.write_days(con, paths, model, days)
     write_alerts(con, paths, model.model_id, days, [], ESTIMATOR_WRITER)
+    review_sample.clear_days(con, paths, model, days)
     for day in days:
         paths.report_file(model.model_id, day).unlink(missing_ok=True)
 
