@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Test processes: one per core by default; `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= auto
 
-.PHONY: demo test lint ui bench clean validate
+.PHONY: demo test lint ui bench clean validate system-packages
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,17 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed  ## sample data + the whole pipeline on the embedded DuckDB
 	$(BIN)/perf-pipeline demo
 
-test: $(BIN)/.installed  ## the code location, the test suite and the linter
+# Servers the tests start on 127.0.0.1 (PostgreSQL, Redis) and the browser they drive (Chromium),
+# from Debian's packages when they are missing and this user may install them.
+SYSTEM_PACKAGES := postgresql redis-server chromium fonts-liberation
+
+system-packages:  ## Debian packages the tests need (installed only when missing)
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
+test: $(BIN)/.installed system-packages  ## the code location, the test suite and the linter
 	$(BIN)/dg check defs
 	$(BIN)/dg list defs > /dev/null
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
