@@ -30,7 +30,6 @@ view exposes to SQL.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
@@ -57,6 +56,7 @@ from perf_pipeline.alerts.lifecycle import (
     Incident,
     severity_rank,
 )
+from perf_pipeline.file_lock import exclusive_lock
 from perf_pipeline.paths import DataPaths
 
 DELIVERED = "delivered"
@@ -79,14 +79,8 @@ def _lock_path(paths: DataPaths) -> Path:
 @contextmanager
 def exclusive_delivery(paths: DataPaths) -> Iterator[None]:
     """Hold the data root's delivery lock (blocks until another notifier has finished)."""
-    lock = _lock_path(paths)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with exclusive_lock(_lock_path(paths)):
+        yield
 
 
 def _notification_entries(paths: DataPaths) -> list[Any]:

@@ -15,7 +15,6 @@ that alert id.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from perf_pipeline.alerts.lifecycle import (
     Decision,
     Incident,
 )
+from perf_pipeline.file_lock import exclusive_lock
 from perf_pipeline.lake import has_files, read_table_sql, write_single
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import ALERT_STATE
@@ -53,14 +53,8 @@ def _lock_path(paths: DataPaths) -> Path:
 @contextmanager
 def exclusive_state(paths: DataPaths) -> Iterator[None]:
     """Hold the data root's decision lock for a read-modify-write of `alert_state`."""
-    lock = _lock_path(paths)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with exclusive_lock(_lock_path(paths)):
+        yield
 
 
 def _read_rows(con: duckdb.DuckDBPyConnection, paths: DataPaths, model_id: str) -> list[dict]:
