@@ -66,31 +66,6 @@ def effective_status(incident: Incident, today: dt.date) -> str:
     return incident.status
 
 
-def _as_dict(incident: Incident, today: dt.date) -> dict[str, Any]:
-    from perf_pipeline.alerts.channels import jsonable
-
-    decision = incident.decision
-    return {
-        "incident_id": incident.incident_id,
-        "model_id": incident.model_id,
-        "kind": incident.kind,
-        "metric_or_column": incident.metric_or_column,
-        "severity": incident.severity,
-        "status": effective_status(incident, today),
-        "first_date": incident.first_date.isoformat(),
-        "last_date": incident.last_date.isoformat(),
-        "breach_days": len(incident.members),
-        "first_seen_at": jsonable(incident.first_seen_at),
-        "last_seen_at": jsonable(incident.last_seen_at),
-        "resolved_on": jsonable(incident.resolved_on),
-        "resolved_by": incident.resolved_by,
-        "snoozed_until": jsonable(incident.snoozed_until),
-        "note": decision.note if decision else None,
-        "alert_ids": [m.alert_id for m in incident.members],
-        "message": incident.members[-1].message,
-    }
-
-
 def _incidents(paths: DataPaths, models: list[str] | None = None) -> list[Incident]:
     from perf_pipeline.alerts.incidents import refresh_incidents
     from perf_pipeline.lake import connect
@@ -125,8 +100,11 @@ def _print_text(rows: list[dict[str, Any]]) -> None:
 def list_incidents(
     paths: DataPaths, models: list[str] | None, status: str | None, form: str
 ) -> int:
+    from perf_pipeline.alerts.channels import jsonable
+    from perf_pipeline.alerts.incidents import incident_record
+
     today = dt.datetime.now(dt.UTC).date()
-    rows = [_as_dict(i, today) for i in _incidents(paths)]
+    rows = [incident_record(i, effective_status(i, today), jsonable) for i in _incidents(paths)]
     rows = [r for r in rows if (not models or r["model_id"] in models)]
     rows = [r for r in rows if status is None or r["status"] == status]
     rows.sort(key=lambda r: (r["last_date"], r["model_id"], r["incident_id"]), reverse=True)

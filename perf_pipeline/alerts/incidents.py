@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 
 import duckdb
 
@@ -107,7 +108,17 @@ def model_incidents(
     return incidents
 
 
-def _row(incident: Incident, resolved_at: dt.datetime | None) -> dict:
+def _unchanged(value: object) -> object:
+    return value
+
+
+def incident_record(
+    incident: Incident, status: str, as_value: Callable[[object], object] = _unchanged
+) -> dict[str, object]:
+    """One incident as both the `incidents` table and `perf-pipeline alerts list` show it, so
+    the two cannot drift apart. They differ only in `status` (the stored one, or the one read
+    today) and in how days and times are written (`as_value`: kept for the table, ISO text for
+    JSON). `alert_ids` is for the listing: the table keeps only its own columns."""
     decision = incident.decision
     return {
         "incident_id": incident.incident_id,
@@ -115,17 +126,17 @@ def _row(incident: Incident, resolved_at: dt.datetime | None) -> dict:
         "kind": incident.kind,
         "metric_or_column": incident.metric_or_column,
         "severity": incident.severity,
-        "status": incident.status,
-        "first_date": incident.first_date,
-        "last_date": incident.last_date,
+        "status": status,
+        "first_date": as_value(incident.first_date),
+        "last_date": as_value(incident.last_date),
         "breach_days": len(incident.members),
-        "first_seen_at": incident.first_seen_at,
-        "last_seen_at": incident.last_seen_at,
-        "resolved_on": incident.resolved_on,
-        "resolved_at": resolved_at,
+        "first_seen_at": as_value(incident.first_seen_at),
+        "last_seen_at": as_value(incident.last_seen_at),
+        "resolved_on": as_value(incident.resolved_on),
         "resolved_by": incident.resolved_by,
-        "snoozed_until": incident.snoozed_until,
+        "snoozed_until": as_value(incident.snoozed_until),
         "note": decision.note if decision else None,
+        "alert_ids": [m.alert_id for m in incident.members],
         "message": incident.members[-1].message,
     }
 
@@ -152,9 +163,11 @@ def _write(
     import pandas as pd
 
     previous = _previous_resolutions(con, paths, model_id)
-    rows = []
-    for incident in incidents:
-        rows.append(_row(incident, _resolved_at(incident, previous, now)))
+    rows = [
+        incident_record(incident, incident.status)
+        | {"resolved_at": _resolved_at(incident, previous, now)}
+        for incident in incidents
+    ]
     frame = pd.DataFrame(rows, columns=list(INCIDENTS))
     con.register("_incidents", frame)
     casts = ", ".join(
