@@ -13,7 +13,7 @@ saying so, instead of passing on nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import dagster as dg
 import duckdb
@@ -91,15 +91,15 @@ def _regressed_result(
     )
 
 
-def performance_check_results(
-    con: duckdb.DuckDBPyConnection,
-    paths: DataPaths,
-    model: ModelConfig,
-    key: dg.AssetKey,
-    usable: list[dt.date],
-    blocked: Mapping[dt.date, str],
-) -> Iterator[dg.AssetCheckResult]:
-    """Each thresholded metric's check over the run's days."""
+AlertsByCheck = Callable[
+    [duckdb.DuckDBPyConnection, DataPaths, ModelConfig, list[dt.date]], dict[str, list]
+]
+
+
+def _performance_alerts(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, usable: list[dt.date]
+) -> dict[str, list]:
+    """Each thresholded metric's check name -> its alerts on the run's days."""
     from perf_pipeline.alerts.confirmation import NOT_CONFIRMED
     from perf_pipeline.alerts.evaluate import regressions
     from perf_pipeline.alerts.regressions import ESTIMATED_PERFORMANCE, PERFORMANCE
@@ -111,21 +111,16 @@ def performance_check_results(
         for s in settled
         if s.alert.kind in (PERFORMANCE, ESTIMATED_PERFORMANCE) and s.status != NOT_CONFIRMED
     ]
-    for metric in thresholded_metrics(model):
-        mine = [a for a in alerts if a.metric_or_column == metric]
-        days = len(usable) + len(blocked)
-        yield _regressed_result(key, metric_check_name(metric), mine, blocked, days)
+    return {
+        metric_check_name(metric): [a for a in alerts if a.metric_or_column == metric]
+        for metric in thresholded_metrics(model)
+    }
 
 
-def drift_check_results(
-    con: duckdb.DuckDBPyConnection,
-    paths: DataPaths,
-    model: ModelConfig,
-    key: dg.AssetKey,
-    usable: list[dt.date],
-    blocked: Mapping[dt.date, str],
-) -> Iterator[dg.AssetCheckResult]:
-    """The dataset-drift check over the run's days."""
+def _drift_alerts(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, usable: list[dt.date]
+) -> dict[str, list]:
+    """The dataset-drift check's name -> its alerts on the run's days."""
     import pandas as pd
 
     from perf_pipeline.alerts.regressions import drift_alerts
@@ -138,7 +133,30 @@ def drift_check_results(
         frame["date"] = pd.to_datetime(frame["date"]).dt.date
         for day in usable:
             alerts += drift_alerts(model, day, frame[frame["date"] == day])
-    yield _regressed_result(key, DATASET_DRIFT, alerts, blocked, len(usable) + len(blocked))
+    return {DATASET_DRIFT: alerts}
+
+
+def _check_results(alerts_by_check: AlertsByCheck) -> Callable[..., Iterator[dg.AssetCheckResult]]:
+    """The checks of one table over a run's days, judged by `alerts_by_check`: every table's
+    checks count their days and report blocked days the same way."""
+
+    def results(
+        con: duckdb.DuckDBPyConnection,
+        paths: DataPaths,
+        model: ModelConfig,
+        key: dg.AssetKey,
+        usable: list[dt.date],
+        blocked: Mapping[dt.date, str],
+    ) -> Iterator[dg.AssetCheckResult]:
+        days = len(usable) + len(blocked)
+        for name, alerts in alerts_by_check(con, paths, model, usable).items():
+            yield _regressed_result(key, name, alerts, blocked, days)
+
+    return results
+
+
+performance_check_results = _check_results(_performance_alerts)
+drift_check_results = _check_results(_drift_alerts)
 
 
 def blocked_check_evaluations(
