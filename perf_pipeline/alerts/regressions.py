@@ -50,8 +50,13 @@ class Breach:
     text: str
 
 
+def _threshold_of(model: ModelConfig, kind: str, subject: str) -> MetricThreshold | None:
+    """The configured bounds an alert is judged by: drift alerts by `drift_share`."""
+    return model.thresholds.get(DRIFT_SHARE if kind == DRIFT else subject)
+
+
 def severity_of(model: ModelConfig, kind: str, subject: str) -> str:
-    bounds = model.thresholds.get(DRIFT_SHARE if kind == DRIFT else subject)
+    bounds = _threshold_of(model, kind, subject)
     configured = bounds.severity if bounds is not None else None
     return configured or DEFAULT_SEVERITY[kind]
 
@@ -86,29 +91,15 @@ def estimated_breaches(
 ) -> list[Alert]:
     """Every estimated overall metric past its bounds, settled or not: what persistence
     counts (an estimate that broke its bound yesterday broke it, whatever the labels said
-    since)."""
+    since).
+
+    The alerts stage (`alerts.evaluate`) raises them only for the metrics whose realized value
+    is not settled yet (`settled_metrics`): the estimate flags a decay before the labels can,
+    and once the realized value is final and judgeable it is the answer. The bounds, reference
+    values and `min_labelled_rows` (on the rows estimated on) are the realized metric's.
+    """
     estimated = _overall(performance, estimated=True)
     return _threshold_alerts(model, day, estimated, baseline, ESTIMATED_PERFORMANCE, bands)
-
-
-def estimated_alerts(
-    model: ModelConfig,
-    day: dt.date,
-    performance: pd.DataFrame,
-    baseline: dict[str, float],
-    bands: BandLookup | None = None,
-) -> list[Alert]:
-    """Estimated, overall metrics held to the same bounds, against the same reference values.
-
-    Raised for the metrics whose realized value is not settled yet (`settled_metrics`): the
-    estimate flags a decay before the labels can, and once the realized value is final and
-    judgeable it is the answer (`alerts.confirmation` then says whether it confirmed the
-    estimate). A day whose delay passed without enough labels keeps its estimate as the only
-    judge. `min_labelled_rows` applies to the rows estimated on.
-    """
-    settled = settled_metrics(model, performance)
-    breaches = estimated_breaches(model, day, performance, baseline, bands)
-    return [a for a in breaches if a.metric_or_column not in settled]
 
 
 def settled_metrics(model: ModelConfig, performance: pd.DataFrame) -> set[str]:
@@ -128,8 +119,7 @@ def persisted(model: ModelConfig, alerts: list[Alert], breaches: set[BreachKey])
     (`breaches`: every breach of the judged days and the days before them)."""
     kept = []
     for alert in alerts:
-        subject = DRIFT_SHARE if alert.kind == DRIFT else alert.metric_or_column
-        bounds = model.thresholds.get(subject)
+        bounds = _threshold_of(model, alert.kind, alert.metric_or_column)
         days = bounds.persist_days if bounds is not None else 1
         if held(breaches, alert.date, alert.kind, alert.metric_or_column, days):
             kept.append(replace(alert, message=alert.message + describe_run(alert.date, days)))
