@@ -1,10 +1,12 @@
 """The estimated roc_auc and pr_auc, computed over score levels, against a direct computation.
 
-The SQL merges tied scores into one level per (date, segment, score) before it sorts; these
-tests compute the same estimates pair by pair in NumPy (every positive weight against every
-negative weight, ties counted half), on days with many tied scores, several segments, a NULL
-segment, unscored rows and a partly labelled day, so a level that merged the wrong rows, a
-window that split a tie or a group that lost its rows would show.
+The SQL merges rows of one calibrated score into one level per (date, segment, score) before it
+sorts; these tests compute the same estimates pair by pair in NumPy (every positive weight
+against every negative weight, ties counted half), on days with many tied scores, several
+segments, a NULL segment, unscored rows and a partly labelled day, so a level that merged the
+wrong rows, a window that split a tie or a group that lost its rows would show. roc_auc is
+computed in the raw scores' order: ranking by the calibrated score must not change it. pr_auc
+ranks by the calibrated score, as CBPE defines it.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def _day(rng: np.random.Generator, day: dt.date, n: int, labelled_share: float) 
 
 
 def _direct(score: np.ndarray, p_cal: np.ndarray) -> tuple[float, float]:
-    """Weighted AUC and average precision from every pair of rows (NaN scores left out)."""
+    """Weighted AUC in raw-score order and average precision in calibrated order, from every
+    pair of rows (NaN scores left out)."""
     kept = ~np.isnan(score)
     s, pos = score[kept], p_cal[kept]
     neg = 1 - pos
@@ -56,7 +59,7 @@ def _direct(score: np.ndarray, p_cal: np.ndarray) -> tuple[float, float]:
     # Positive weight of row i meets the negative weight of row j scored below it (half if tied).
     auc = (pos[:, None] * neg[None, :] * (above + 0.5 * tied)).sum() / (pos.sum() * neg.sum())
     # Row i, a positive of weight pos[i], sees the expected precision of the rows at or above it.
-    at_or_above = s[None, :] >= s[:, None]
+    at_or_above = pos[None, :] >= pos[:, None]
     precision = (at_or_above * pos[None, :]).sum(axis=1) / at_or_above.sum(axis=1)
     return float(auc), float((pos * precision).sum() / pos.sum())
 

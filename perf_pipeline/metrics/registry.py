@@ -95,10 +95,10 @@ class ScoreLevels:
     sums: tuple[tuple[str, str], ...]
 
 
-# Binary: rows and expected positives (summed calibrated scores) at each raw score.
+# Binary: rows and expected positives (summed calibrated scores) at each calibrated score.
 SCORE_LEVELS: dict[Task, ScoreLevels] = {
     Task.BINARY_CLASSIFICATION: ScoreLevels(
-        score="p",
+        score="p_cal",
         sums=(("level_rows", "CAST(count(*) AS DOUBLE)"), ("level_pos", "sum(p_cal)")),
     ),
 }
@@ -245,13 +245,19 @@ _EXPECTED_TP = "coalesce(sum(p_cal) FILTER (WHERE yhat_threshold), 0)"
 _EXPECTED_TN = "coalesce(sum(1 - p_cal) FILTER (WHERE NOT yhat_threshold), 0)"
 _SCORED_PREDICTED_POS = "count(p_cal) FILTER (WHERE yhat_threshold)"
 # The rank-based estimates (roc_auc, pr_auc) read the group's score levels (`SCORE_LEVELS`): one
-# row per distinct raw score `p` (the realized AUCs' order; the calibration is monotone, so tied
-# scores share one calibrated value) with `level_rows`, its rows, and `level_pos`, their summed
-# p_cal: the expected positives at that score. Sorting these narrow levels instead of every wide
-# row is what keeps the two estimates cheap on a large day (and very cheap when scores repeat).
-# Both window sums share one sort. The levels of a group are distinct scores, so a running ROWS
-# frame already takes in the whole tie; it needs no search for peers, as RANGE would.
-_LEVEL_ORDER = "PARTITION BY {group} ORDER BY p DESC ROWS UNBOUNDED PRECEDING"
+# row per distinct calibrated score `p_cal` with `level_rows`, its rows, and `level_pos`, their
+# summed p_cal: the expected positives at that score. Ranking by the calibrated score is
+# NannyML's CBPE (its estimates sort the calibrated probabilities). An isotonic calibration is a
+# step function of the raw score, so a day of a million distinct raw scores has a few hundred
+# to a few thousand levels (the flat steps and the rows between them), and their sort is cheap.
+# For roc_auc it changes nothing: within a flat step every row carries the same weights, so its
+# pairs count the same whichever raw order they had, and elsewhere the curve keeps the raw order
+# (`test_cbpe_levels.py`). pr_auc within a step becomes the step's mean precision
+# (`benchmarks/README.md` has what that costs in accuracy). Without a calibration p_cal is the
+# raw score. Both window sums share one sort. The levels of a group are distinct scores, so a
+# running ROWS frame already takes in the whole tie; it needs no search for peers, as RANGE
+# would.
+_LEVEL_ORDER = "PARTITION BY {group} ORDER BY p_cal DESC ROWS UNBOUNDED PRECEDING"
 _EST_LEVEL_ROWS = (
     ("est_rows_at_or_above", f"sum(level_rows) OVER ({_LEVEL_ORDER})"),
     ("est_pos_at_or_above", f"sum(level_pos) OVER ({_LEVEL_ORDER})"),
