@@ -198,26 +198,24 @@ def coverage_traces(data: DashboardData) -> list[dict]:
     ]
 
 
+def _row_bars(x: list[str], counts, what: str, color: str) -> dict:
+    """One bar a day of a row count (`what`: accepted, quarantined)."""
+    return dict(
+        type="bar",
+        x=x,
+        y=[_count(n) for n in counts],
+        name=f"{what} rows",
+        marker=dict(color=color),
+        hovertemplate=f"%{{x}}<br>{what}: %{{y:,}}<extra></extra>",
+    )
+
+
 def volume_traces(data: DashboardData) -> list[dict]:
     v = data.volume
     x = _days(v["date"])
     return [
-        dict(
-            type="bar",
-            x=x,
-            y=[_count(n) for n in v["accepted"]],
-            name="accepted rows",
-            marker=dict(color="#9ecae1"),
-            hovertemplate="%{x}<br>accepted: %{y:,}<extra></extra>",
-        ),
-        dict(
-            type="bar",
-            x=x,
-            y=[_count(n) for n in v["quarantined"]],
-            name="quarantined rows",
-            marker=dict(color="#e6550d"),
-            hovertemplate="%{x}<br>quarantined: %{y:,}<extra></extra>",
-        ),
+        _row_bars(x, v["accepted"], "accepted", "#9ecae1"),
+        _row_bars(x, v["quarantined"], "quarantined", "#e6550d"),
         dict(
             type="scatter",
             x=x,
