@@ -2,21 +2,21 @@
 
 A partition directory may hold several files, one per writer (for example `quarantine` holds the
 rows rejected by the predictions ingest and by the labels ingest). Each file is written to a
-temporary name in the same directory and renamed over the old one, so a crashed run never leaves
-half a partition and a re-run replaces instead of duplicating.
+temporary file and committed over the old one (a rename on a local disk, one PUT on object
+storage: `perf_pipeline.object_store`), so a crashed run never leaves half a file and a re-run
+replaces instead of duplicating.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from perf_pipeline.object_store import commit, register_on, staging_path
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier, quote_literal
 
@@ -29,9 +29,10 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection pinned to UTC, so day boundaries never depend on the host.
 
-    With a `temp_directory`, work beyond `memory_limit` spills there instead of failing.
+    With a `temp_directory`, work beyond `memory_limit` spills there instead of failing. When the
+    data root is object storage, `s3://` paths are read through its file system.
     """
-    con = duckdb.connect(":memory:")
+    con = register_on(duckdb.connect(":memory:"))
     con.execute("SET TimeZone = 'UTC'")
     if memory_limit:
         con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
@@ -43,14 +44,17 @@ def connect(
 def _atomic_copy(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, query: str, target: Path
 ) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    """COPY to a staged local file, then commit it over `target` (rename, or one S3 PUT)."""
+    if not paths.is_remote:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = staging_path(target)
+    # A remote root stages outside the data root, so DuckDB is given that local path as is.
+    spelled = str(tmp) if paths.is_remote else paths.for_duckdb(tmp)
     try:
         con.execute(
-            f"COPY ({query}) TO {quote_literal(paths.for_duckdb(tmp))} "
-            "(FORMAT parquet, COMPRESSION zstd)"
+            f"COPY ({query}) TO {quote_literal(spelled)} (FORMAT parquet, COMPRESSION zstd)"
         )
-        os.replace(tmp, target)
+        commit(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -13,6 +13,12 @@ import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from perf_pipeline.object_store import is_remote, remote_root, state_root
+
+if TYPE_CHECKING:
+    from upath import UPath
 
 DATA_ROOT_ENV = "PERF_PIPELINE_HOME"
 DEFAULT_DATA_ROOT = "data"
@@ -29,7 +35,7 @@ def _has_duckdb_special(path: Path) -> bool:
     return any(c in _DUCKDB_SPECIAL for c in str(path))
 
 
-def duckdb_alias(root: Path) -> Path:
+def duckdb_alias(root: Path | UPath) -> Path | UPath:
     """A path to `root` that DuckDB reads literally.
 
     DuckDB expands `*`, `?` and `[...]` in every file path it reads, even in an explicit list of
@@ -37,6 +43,8 @@ def duckdb_alias(root: Path) -> Path:
     Such a root is reached through a symbolic link with a plain name in the user's cache folder
     (one per root, recreated whenever it is missing); any other root is used as it is.
     """
+    if is_remote(root):
+        return root  # read through the registered file system, which takes keys literally
     refused = [c for c in _DUCKDB_REFUSED if c in str(root)]
     if refused:
         # DuckDB resolves links for a database file, then reads `?` as the start of connection
@@ -63,18 +71,36 @@ def duckdb_alias(root: Path) -> Path:
     return alias
 
 
-def resolve_data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The data root: an explicit value, else `PERF_PIPELINE_HOME`, else `./data`."""
+def resolve_data_root(explicit: str | os.PathLike[str] | None = None) -> Path | UPath:
+    """The data root: an explicit value, else `PERF_PIPELINE_HOME`, else `./data`.
+
+    A local folder is a `Path`; an `s3://bucket/prefix` URI a `UPath` over the S3 file system
+    (`perf_pipeline.object_store`), so the same path arithmetic, `exists`, `glob` and `open`
+    work on both.
+    """
     raw = explicit or os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+    if is_remote(raw):
+        return remote_root(str(raw))
     return Path(raw).expanduser().resolve()
 
 
 @dataclass(frozen=True)
 class DataPaths:
-    root: Path
+    root: Path | UPath
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the data root is object storage (`s3://`)."""
+        return is_remote(self.root)
 
     @cached_property
-    def duckdb_root(self) -> Path:
+    def state(self) -> Path:
+        """The local folder for the views file, the alert ledgers and the default Dagster home:
+        the data root itself when local, else a local folder (`object_store.state_root`)."""
+        return state_root(self.root)
+
+    @cached_property
+    def duckdb_root(self) -> Path | UPath:
         """The data root as DuckDB must be given it (see `duckdb_alias`)."""
         return duckdb_alias(self.root)
 
@@ -98,7 +124,7 @@ class DataPaths:
 
     @property
     def views_db(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        return self.state / "warehouse.duckdb"
 
     @property
     def reports(self) -> Path:
@@ -106,7 +132,7 @@ class DataPaths:
 
     @property
     def alerts_log(self) -> Path:
-        return self.root / "alerts" / "alerts.jsonl"
+        return self.state / "alerts" / "alerts.jsonl"
 
     def landing_day(self, source: str, model_id: str, day: dt.date) -> Path:
         return self.landing / source / f"model={model_id}" / f"date={day.isoformat()}"
