@@ -26,6 +26,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from perf_pipeline.object_store import register_on
 from perf_pipeline.paths import DataPaths, resolve_data_root
 from perf_pipeline.sql import quote_literal
 
@@ -57,7 +58,7 @@ class PipelineStorage(DuckDBResource):
 
     @property
     def spill_folder(self) -> str:
-        folder = self.paths.root / SPILL_FOLDER
+        folder = self.paths.state / SPILL_FOLDER  # local even when the data root is on S3
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder)
 
@@ -81,6 +82,7 @@ class PipelineStorage(DuckDBResource):
         }
         con = duckdb.connect(self.database, config={"custom_user_agent": "dagster", **settings})
         try:
+            register_on(con)  # `s3://` lake paths, when the data root is object storage
             # Not a connect-time option: it needs the ICU extension, which loads on first use.
             con.execute("SET TimeZone = 'UTC'")
             self._attach_views(con)

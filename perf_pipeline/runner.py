@@ -67,7 +67,7 @@ def _create_instance_once(home: Path) -> None:
 
 def ensure_dagster_home(paths: DataPaths) -> Path:
     """`DAGSTER_HOME`, defaulting to `<data root>/dagster_home` so runs persist for the UI."""
-    home = Path(os.environ.get(DAGSTER_HOME_ENV) or paths.root / "dagster_home").resolve()
+    home = Path(os.environ.get(DAGSTER_HOME_ENV) or paths.state / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     instance_config = home / "dagster.yaml"
     if not instance_config.exists():

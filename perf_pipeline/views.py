@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 
 from perf_pipeline.lake import has_files, read_table_sql
+from perf_pipeline.object_store import register_on
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.performance_status import StatusSettings, settings_from_file, with_status_sql
 
@@ -205,7 +206,7 @@ def refresh_views(paths: DataPaths) -> bool:
     tmp = paths.views_db.with_name(f".{paths.views_db.name}.{uuid.uuid4().hex}.tmp")
     try:
         # DuckDB reads `?` in a database path as the start of options: spell it literally.
-        with duckdb.connect(paths.for_duckdb(tmp)) as con:
+        with register_on(duckdb.connect(paths.for_duckdb(tmp))) as con:
             for table in tables:
                 _create_view(con, paths, table, settings)
         os.replace(tmp, paths.views_db)

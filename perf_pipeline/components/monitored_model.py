@@ -20,8 +20,6 @@ attributes:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 from pydantic import Field
 
@@ -35,6 +33,7 @@ from perf_pipeline.freshness import (
     freshness_checks,
     freshness_checks_sensor,
 )
+from perf_pipeline.object_store import as_path
 from perf_pipeline.sensors import build_late_labels_sensor
 
 DAILY_HOUR_UTC = 2
@@ -64,7 +63,7 @@ class MonitoredModel(dg.Component, dg.Model, dg.Resolvable):
     )
 
     def read_model(self) -> ModelConfig:
-        models = load_models(Path(self.models_file))
+        models = load_models(as_path(self.models_file))
         if self.model_id not in models:
             raise KeyError(
                 f"{self.models_file}: no model {self.model_id!r} (declared: {sorted(models)})"

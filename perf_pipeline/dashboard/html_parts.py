@@ -10,10 +10,10 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
+
+from perf_pipeline.object_store import commit, staging_path
 
 STYLE = """
 body { font-family: "Liberation Sans", Arial, Helvetica, sans-serif; margin: 0 24px 40px;
@@ -84,10 +84,10 @@ def write_atomically(target: Path, text: str) -> int:
     the size in bytes."""
     target.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8")
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp = staging_path(target)
     try:
         tmp.write_bytes(data)
-        os.replace(tmp, target)
+        commit(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return len(data)

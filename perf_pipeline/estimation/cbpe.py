@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from perf_pipeline.config import ModelConfig, Task
 from perf_pipeline.estimation.calibration import CalibrationFit
 from perf_pipeline.lake import day_files, read_files_sql, read_table_sql
 from perf_pipeline.metrics.estimation_sql import DayCalibration
+from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
 
 if TYPE_CHECKING:
@@ -209,9 +209,9 @@ def _read(path: Path) -> dict[str, Any] | None:
 def _write(path: Path, stored: dict[str, Any]) -> None:
     """Written to a temporary name and renamed: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = staging_path(path)
     try:
         tmp.write_text(json.dumps(stored), encoding="utf-8")
-        os.replace(tmp, path)
+        commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -22,9 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import pickle
-import uuid
 from importlib.metadata import version
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from perf_pipeline.config import ModelConfig
 from perf_pipeline.estimation.dle import METRICS, LossModel, design_sql, fit_loss_model
 from perf_pipeline.lake import day_files, read_files_sql, read_table_sql
 from perf_pipeline.metrics.performance import ALL, COLUMNS, NULL_SEGMENT
+from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
@@ -102,11 +101,11 @@ def _load_stored(path: Path, key: str) -> tuple[bool, LossModel | None]:
 def _store(path: Path, key: str, loss_model: LossModel | None) -> None:
     """Written to a temporary name and renamed, so a reader never sees half a file; a reference
     too small to fit is stored too (as None), so it is not refitted on every run."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = staging_path(path)
     try:
         with tmp.open("wb") as handle:
             pickle.dump({"key": key, "model": loss_model}, handle, protocol=5)
-        os.replace(tmp, path)
+        commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from pathlib import Path
 
 import duckdb
 
 from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql, table_glob
+from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_literal
 
@@ -54,9 +54,9 @@ def note_prediction_days(paths: DataPaths, model_id: str, days: list[dt.date]) -
     folder = _notes_dir(paths, model_id)
     folder.mkdir(parents=True, exist_ok=True)
     name = uuid.uuid4().hex
-    staged = folder / f".{name}.tmp"
+    staged = staging_path(folder / f"{name}.json")
     staged.write_text(json.dumps(sorted({d.isoformat() for d in days})), encoding="utf-8")
-    os.replace(staged, folder / f"{name}.json")
+    commit(staged, folder / f"{name}.json")
 
 
 def noted_prediction_days(paths: DataPaths, model_id: str) -> tuple[list[dt.date], list[Path]]:

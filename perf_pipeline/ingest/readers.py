@@ -28,6 +28,8 @@ _FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "jsonl",
+from perf_pipeline.object_store import readable
+
 }
 MALFORMED_JSON_LINE = "malformed_json_line"
 MALFORMED_CSV_ROW = "malformed_csv_row"
@@ -69,8 +71,13 @@ class TextFile:
         return len(self.row_numbers)
 
 
-def read_text_file(path: Path) -> TextFile:
-    """Read one landing file; raises `UnreadableFileError` when the file cannot be used at all."""
+def read_text_file(path: Path, keep_typed: Mapping[str, str] | None = None) -> TextFile:
+    """Read one landing file; raises `UnreadableFileError` when the file cannot be used at all.
+
+    `keep_typed` names columns (and their kind, `NUMBER` or `TIMESTAMP`) that a Parquet file may
+    hand over typed when its own type already matches (`typed_or_none`); every other column, and
+    every column of a text file, is text.
+    """
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UnreadableFileError(
@@ -121,7 +128,7 @@ def _read_parquet(path: Path) -> pa.Table:
         # Parquet has a footer even with no rows: zero bytes is a file cut off, not an empty one.
         raise UnreadableFileError(path, "not a readable Parquet file (the file is empty: 0 bytes)")
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(readable(path))
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFileError(path, f"not a readable Parquet file ({exc})") from exc
     _check_names(path, table.column_names)
@@ -169,7 +176,7 @@ def _parse_csv(
     while True:
         try:
             return pacsv.read_csv(
-                path,
+                readable(path),
                 read_options=pacsv.ReadOptions(
                     encoding="utf8", block_size=block, use_threads=use_threads
                 ),

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from perf_pipeline.config import ModelConfig, Task, canonical_class_text
+from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.reports.day_data import DayData
 
 TARGET = "label"
@@ -165,7 +166,7 @@ def write_report(
 def write_html(target: Path, html: str) -> Path:
     """Through a temporary file and a rename: a reader never sees half a page."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = staging_path(target)
     tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, target)
+    commit(tmp, target)
     return target

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +53,7 @@ from perf_pipeline.lake import (
     read_table_sql,
     write_partitions,
 )
+from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.review.sample import LABEL_COLUMN, REASON_COLUMN
 from perf_pipeline.schemas import LABEL_SOURCE_REVIEW
@@ -117,9 +116,9 @@ def _read_manifest(paths: DataPaths, model_id: str) -> dict[str, str]:
 def _write_manifest(paths: DataPaths, model_id: str, manifest: dict[str, str]) -> None:
     path = _manifest_path(paths, model_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    staged = staging_path(path)
     staged.write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
-    os.replace(staged, path)
+    commit(staged, path)
 
 
 def _conform(file: TextFile, day: dt.date, index: int) -> pa.Table:

@@ -12,14 +12,13 @@ leaves half a file.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from pathlib import Path
 
 import duckdb
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.lake import day_files, read_files_sql, write_partitions
+from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.review.budget import Budget, split_budget
 from perf_pipeline.review.strata import (
@@ -165,12 +164,12 @@ def _write_csv(
         f"WHERE k.date = DATE {quote_literal(day.isoformat())} "
         f"ORDER BY list_position([{order}], k.stratum), k.rank"
     )
-    staged = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    staged = staging_path(target)
     try:
         con.execute(
             f"COPY ({query}) TO {quote_literal(paths.for_duckdb(staged))} (FORMAT csv, HEADER)"
         )
-        os.replace(staged, target)
+        commit(staged, target)
     finally:
         staged.unlink(missing_ok=True)
     return target

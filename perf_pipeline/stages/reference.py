@@ -11,12 +11,11 @@ rebuilds it only when that hash no longer matches, or when something it wrote is
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.ingest.listing import landing_files
+from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
 
 # Raise whenever the code that turns the landing reference into the stored one changes what it
@@ -66,9 +65,9 @@ def record_inputs_hash(paths: DataPaths, model_id: str, inputs_hash: str) -> Non
     leaves the old hash (or none), so the next run rebuilds rather than trusts a half build."""
     marker = _marker(paths, model_id)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_name(f".{marker.name}.{uuid.uuid4().hex}.tmp")
+    tmp = staging_path(marker)
     try:
         tmp.write_text(inputs_hash, encoding="utf-8")
-        os.replace(tmp, marker)
+        commit(tmp, marker)
     finally:
         tmp.unlink(missing_ok=True)
