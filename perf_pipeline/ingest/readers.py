@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from perf_pipeline.object_store import readable
+
 _FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -28,8 +30,6 @@ _FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "jsonl",
-from perf_pipeline.object_store import readable
-
 }
 MALFORMED_JSON_LINE = "malformed_json_line"
 MALFORMED_CSV_ROW = "malformed_csv_row"
@@ -71,13 +71,8 @@ class TextFile:
         return len(self.row_numbers)
 
 
-def read_text_file(path: Path, keep_typed: Mapping[str, str] | None = None) -> TextFile:
-    """Read one landing file; raises `UnreadableFileError` when the file cannot be used at all.
-
-    `keep_typed` names columns (and their kind, `NUMBER` or `TIMESTAMP`) that a Parquet file may
-    hand over typed when its own type already matches (`typed_or_none`); every other column, and
-    every column of a text file, is text.
-    """
+def read_text_file(path: Path) -> TextFile:
+    """Read one landing file; raises `UnreadableFileError` when the file cannot be used at all."""
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UnreadableFileError(
