@@ -85,40 +85,55 @@ def _shown_worse(d: Difference, limit: float) -> bool:
     return d.worse_by is not None and d.worse_by > limit and d.best is not None and d.best > 0
 
 
+@dataclass(frozen=True)
+class _HarmRule:
+    """A rule that fails only on evidence of harm (`_shown_worse`), and its words for each
+    outcome."""
+
+    name: str
+    worse: str
+    not_worse: str
+
+
+_SEGMENT = _HarmRule("segment", "worse beyond", "not shown worse beyond")
+_FAIRNESS = _HarmRule("fairness", "gap wider by more than", "gap not shown wider than")
+
+
+def _harm_finding(rule: _HarmRule, d: Difference, limit: float, unjudged: str | None) -> Finding:
+    """The segment and fairness rules' one test; `unjudged` says why a difference cannot be
+    judged (it then passes: no evidence of harm)."""
+    if unjudged is not None:
+        return Finding(rule.name, Verdict.PASS, f"{_describe(d)}: {unjudged}, not judged")
+    worse = _shown_worse(d, limit)
+    words = rule.worse if worse else rule.not_worse
+    outcome = Verdict.FAIL if worse else Verdict.PASS
+    return Finding(rule.name, outcome, f"{_describe(d)}: {words} {limit}")
+
+
 def _segment_findings(model: ModelConfig, diffs: list[Difference]) -> list[Finding]:
     limit = model.gate.max_segment_worse
     if limit is None:
         return []
-    out = []
-    for d in diffs:
-        if d.segment_value in (ALL, FAIRNESS_GROUPS):
-            continue
-        if d.n < model.gate.min_segment_rows or d.worse_by is None:
-            msg = f"{_describe(d)}: {d.n} labelled rows, not judged"
-            out.append(Finding("segment", Verdict.PASS, msg))
-            continue
-        worse = _shown_worse(d, limit)
-        verdict = "worse beyond" if worse else "not shown worse beyond"
-        outcome = Verdict.FAIL if worse else Verdict.PASS
-        out.append(Finding("segment", outcome, f"{_describe(d)}: {verdict} {limit}"))
-    return out
+
+    def unjudged(d: Difference) -> str | None:
+        too_few = d.n < model.gate.min_segment_rows or d.worse_by is None
+        return f"{d.n} labelled rows" if too_few else None
+
+    segments = (d for d in diffs if d.segment_value not in (ALL, FAIRNESS_GROUPS))
+    return [_harm_finding(_SEGMENT, d, limit, unjudged(d)) for d in segments]
 
 
 def _fairness_findings(model: ModelConfig, diffs: list[Difference]) -> list[Finding]:
     if not model.gate.fairness_gaps_not_wider:
         return []
-    tolerance = model.gate.fairness_tolerance
-    out = []
-    for d in (d for d in diffs if d.segment_value == FAIRNESS_GROUPS):
-        if d.worse_by is None:
-            msg = f"{_describe(d)}: undefined (fewer than two groups), not judged"
-            out.append(Finding("fairness", Verdict.PASS, msg))
-            continue
-        wider = _shown_worse(d, tolerance)
-        verdict = "gap wider by more than" if wider else "gap not shown wider than"
-        outcome = Verdict.FAIL if wider else Verdict.PASS
-        out.append(Finding("fairness", outcome, f"{_describe(d)}: {verdict} {tolerance}"))
-    return out
+    undefined = "undefined (fewer than two groups)"
+    gaps = (d for d in diffs if d.segment_value == FAIRNESS_GROUPS)
+    return [
+        _harm_finding(
+            _FAIRNESS, d, model.gate.fairness_tolerance, undefined if d.worse_by is None else None
+        )
+        for d in gaps
+    ]
 
 
 def score_drift_finding(model: ModelConfig, gi: GateInput) -> tuple[Finding | None, dict]:
