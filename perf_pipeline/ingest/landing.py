@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from perf_pipeline.ingest.listing import SkippedPath, list_folder, misnamed_entries
-from perf_pipeline.ingest.readers import TextFile, UnreadableFileError, read_text_file
+from perf_pipeline.ingest.readers import (
+    TextFile,
+    UnreadableFileError,
+    is_text,
+    read_text_file,
+    to_text,
+)
 
 INTERNAL_PREFIX = "__ingest@"
 ROW_NUMBER = f"{INTERNAL_PREFIX}row_number"
@@ -30,6 +37,8 @@ RAW_LINE = f"{INTERNAL_PREFIX}raw_line"
 BROKEN = f"{INTERNAL_PREFIX}broken"
 DAY = f"{INTERNAL_PREFIX}day"
 FILE_INDEX = f"{INTERNAL_PREFIX}file_index"
+# Each row's place in the gathered table (0, 1, ...: landing order), a one-column join key.
+ORDINAL = f"{INTERNAL_PREFIX}ordinal"
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +79,20 @@ def _skipped_paths(
 
 
 def _load_day(
-    load: DayLoad, folder: Path, root: Path, required: list[str], known: list[str]
+    load: DayLoad,
+    folder: Path,
+    root: Path,
+    columns: tuple[list[str], list[str]],
+    keep_typed: Mapping[str, str],
 ) -> list[pa.Table]:
+    required, known = columns
     listing = list_folder(folder, root)
     load.skipped.extend(listing.skipped)
     tables: list[pa.Table] = []
     try:
         for index, path in enumerate(listing.files):
             load.files.append(str(path))
-            file = read_text_file(path)
+            file = read_text_file(path, keep_typed)
             _check_columns(file, required)
             extra = [c for c in file.columns.column_names if c not in known]
             load.extra_columns.extend(c for c in extra if c not in load.extra_columns)
@@ -104,6 +118,26 @@ def load_days(
 
     `landing_root` is where link checks start: no link below it is followed (see `listing`).
     """
+    loads, table = gather_days(folder_for, days, (required, known), landing_root=landing_root)
+    con.register(table_name, table)
+    return loads
+
+
+def gather_days(
+    folder_for: Callable[[dt.date], Path],
+    days: Iterable[dt.date],
+    columns: tuple[list[str], list[str]],
+    *,
+    landing_root: Path,
+    keep_typed: Mapping[str, str] | None = None,
+) -> tuple[dict[dt.date, DayLoad], pa.Table]:
+    """What each day held, and one table of the (required, known) `columns` of every readable
+    day, in landing order, each row numbered (`ORDINAL`).
+
+    A column of `keep_typed` stays typed when every file of the run gave it the same type
+    (see `readers.typed_or_none`); otherwise it is text, as it would have been without it.
+    """
+    known = columns[1]
     reserved = [c for c in known if c.startswith(INTERNAL_PREFIX)]
     if reserved:
         raise ValueError(f"column names starting with {INTERNAL_PREFIX!r} are reserved: {reserved}")
@@ -114,17 +148,39 @@ def load_days(
     for day in days:
         load = DayLoad(day, skipped=[*misnamed.get(None, []), *misnamed.get(day, [])])
         loads[day] = load
-        tables.extend(_load_day(load, folder_for(day), landing_root, required, known))
+        tables.extend(_load_day(load, folder_for(day), landing_root, columns, keep_typed or {}))
         for skipped in load.skipped:
             log.warning("%s: %s, skipped: %s", day, skipped.path, skipped.why)
-    schema = _schema(known)
-    combined = pa.concat_tables(tables) if tables else schema.empty_table()
-    con.register(table_name, combined)
-    return loads
+    return loads, _combine(tables, known)
 
 
-def _schema(known: list[str]) -> pa.Schema:
-    fields = [pa.field(c, pa.string()) for c in [*known, RAW_LINE, BROKEN, SOURCE_FILE]]
+def _combine(tables: list[pa.Table], known: list[str]) -> pa.Table:
+    """One table in landing order, numbered; a column typed in some files only becomes text."""
+    types = {
+        c: {t.schema.field(c).type for t in tables if t[c].null_count < t.num_rows} for c in known
+    }
+    typed = {c: kinds.pop() for c, kinds in types.items() if len(kinds) == 1}
+    schema = _schema({c: t for c, t in typed.items() if t != pa.string()}, known)
+    conformed = [_retyped(t, schema) for t in tables]
+    combined = pa.concat_tables(conformed) if conformed else schema.empty_table()
+    ordinal = pa.array(np.arange(combined.num_rows, dtype=np.int64))
+    return combined.append_column(pa.field(ORDINAL, pa.int64()), ordinal)
+
+
+def _retyped(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` under `schema`: a typed column the run could not keep typed becomes text."""
+    columns = []
+    for target in schema:
+        column = table[target.name]
+        if column.type != target.type:
+            column = to_text(column) if target.type == pa.string() else column.cast(target.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _schema(typed: Mapping[str, pa.DataType], known: list[str]) -> pa.Schema:
+    fields = [pa.field(c, typed.get(c, pa.string())) for c in known]
+    fields += [pa.field(c, pa.string()) for c in [RAW_LINE, BROKEN, SOURCE_FILE]]
     fields += [
         pa.field(ROW_NUMBER, pa.int64()),
         pa.field(DAY, pa.date32()),
@@ -144,4 +200,5 @@ def _conform(file: TextFile, known: list[str], day: dt.date, file_index: int) ->
     columns[ROW_NUMBER] = file.row_numbers
     columns[DAY] = pa.repeat(pa.scalar(day, pa.date32()), n)
     columns[FILE_INDEX] = pa.repeat(pa.scalar(file_index, pa.int32()), n)
-    return pa.table(columns, schema=_schema(known))
+    typed = {c: v.type for c, v in columns.items() if c in known and not is_text(v)}
+    return pa.table(columns, schema=_schema(typed, known))

@@ -10,15 +10,24 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
 
 from perf_pipeline.config import ModelConfig, Task, canonical_class_text
 from perf_pipeline.ingest.duplicates import load_neighbour_ids, mark_duplicates, neighbour_days
 from perf_pipeline.ingest.label_recheck import note_prediction_days
-from perf_pipeline.ingest.landing import DAY, SOURCE_FILE, DayLoad, load_days
+from perf_pipeline.ingest.landing import (
+    DAY,
+    FILE_INDEX,
+    ORDINAL,
+    ROW_NUMBER,
+    SOURCE_FILE,
+    DayLoad,
+    gather_days,
+)
+from perf_pipeline.ingest.readers import NUMBER, TIMESTAMP, to_text
 from perf_pipeline.ingest.rules import (
     BROKEN_ROW_RULES,
     MAX_LIST_CHARS,
-    ORDER_IN_LANDING,
     REASON,
     TS,
     blank,
@@ -62,6 +71,18 @@ def known_columns(model: ModelConfig) -> list[str]:
     return [*columns, "model_version"]
 
 
+def typed_kinds(model: ModelConfig) -> dict[str, str]:
+    """Columns a Parquet file may hand over typed: numbers and the timestamp, whose text the
+    rules would only parse back (1M rows of floats cost seconds as text, twice)."""
+    kinds = dict.fromkeys([*model.features.numerical, *model.score_columns], NUMBER)
+    return {**kinds, "timestamp": TIMESTAMP}
+
+
+def _blank(col: str, typed: set[str]) -> str:
+    """`blank` of a column; a typed value is never blank text, only absent."""
+    return f"({q(col)} IS NULL)" if col in typed else blank(q(col))
+
+
 def _prediction_rules(model: ModelConfig) -> list[tuple[str, str]]:
     """What makes a logged prediction unusable, for each task."""
     prediction = q("prediction")
@@ -80,12 +101,15 @@ def _prediction_rules(model: ModelConfig) -> list[tuple[str, str]]:
     return rules
 
 
-def _rules(model: ModelConfig) -> list[tuple[str, str]]:
+def _rules(model: ModelConfig, typed: set[str]) -> list[tuple[str, str]]:
+    """Each rule and its reason, first match wins. A typed column (see `typed_kinds`) is a
+    well-formed number or timestamp by construction, so rules about its text do not apply."""
+    texts = [c for c in ["prediction_id", "model_version", *model.input_columns] if c not in typed]
     rules = [
         *BROKEN_ROW_RULES,
         (blank(q("prediction_id")), "null_prediction_id"),
-        *too_long_rules(["prediction_id", "model_version", *model.input_columns]),
-        (blank(q("timestamp")), "null_timestamp"),
+        *too_long_rules(texts),
+        (_blank("timestamp", typed), "null_timestamp"),
         (f"{q(TS)} IS NULL", "unparseable_timestamp"),
         (f"CAST({q(TS)} AS DATE) <> {q(DAY)}", "timestamp_outside_partition"),
         *_prediction_rules(model),
@@ -93,7 +117,7 @@ def _rules(model: ModelConfig) -> list[tuple[str, str]]:
     for col in model.score_columns:
         cast = f"TRY_CAST({q(col)} AS DOUBLE)"
         rules += [
-            (blank(q(col)), f"null_score:{col}"),
+            (_blank(col, typed), f"null_score:{col}"),
             (f"{cast} IS NULL", f"unparseable_score:{col}"),
             (f"NOT isfinite({cast})", f"score_not_finite:{col}"),
             (
@@ -102,12 +126,13 @@ def _rules(model: ModelConfig) -> list[tuple[str, str]]:
             ),
         ]
     for col in model.features.numerical:
-        rules.append(
-            (
-                f"NOT {blank(q(col))} AND TRY_CAST({q(col)} AS DOUBLE) IS NULL",
-                f"unparseable_value:{col}",
+        if col not in typed:
+            rules.append(
+                (
+                    f"NOT {blank(q(col))} AND TRY_CAST({q(col)} AS DOUBLE) IS NULL",
+                    f"unparseable_value:{col}",
+                )
             )
-        )
     return rules
 
 
@@ -142,17 +167,24 @@ def _typed_columns(model: ModelConfig) -> str:
 
 def _judge(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
-) -> tuple[dict[dt.date, DayLoad], list[dt.date]]:
-    """`judged_predictions` for `days`; returns the loads and the stale neighbour days."""
-    loads = load_days(
-        con,
+) -> tuple[dict[dt.date, DayLoad], list[dt.date], pa.Table]:
+    """`raw_predictions` (the days as read) and `judged_predictions` (each row's ordinal and
+    reason, null when accepted) for `days`; returns the loads, the stale neighbour days and
+    the table read.
+
+    Only the few columns the duplicate check needs are copied beside the verdict: the day's
+    columns stay in the one table read, which the writers then scan once.
+    """
+    loads, table = gather_days(
         lambda d: paths.landing_day("predictions", model.model_id, d),
         days,
-        required_columns(model),
-        known_columns(model),
-        "raw_predictions",
+        (required_columns(model), known_columns(model)),
         landing_root=paths.landing,
+        keep_typed=typed_kinds(model),
     )
+    con.register("raw_predictions", table)
+    typed = {f.name for f in table.schema if f.name in known_columns(model)}
+    typed = {c for c in typed if not pa.types.is_string(table.schema.field(c).type)}
     window = model.quality.duplicate_window_days
     neighbours = load_neighbour_ids(con, paths, model.model_id, neighbour_days(days, window))
     con.execute(
@@ -161,13 +193,15 @@ def _judge(
         WITH typed AS (
             SELECT *, TRY_CAST(timestamp AS TIMESTAMPTZ) AS {q(TS)} FROM raw_predictions
         )
-        SELECT *, {first_failing(_rules(model))} AS {q(REASON)} FROM typed
+        SELECT {q(ORDINAL)}, prediction_id, {q(DAY)}, {q(FILE_INDEX)}, {q(ROW_NUMBER)},
+               {first_failing(_rules(model, typed))} AS {q(REASON)}
+        FROM typed
         """
     )
     stale = mark_duplicates(
         con, "first_pass_predictions", neighbours, window, min(days), "judged_predictions"
     )
-    return loads, stale
+    return loads, stale, table
 
 
 def ingest_predictions(
@@ -184,32 +218,43 @@ def ingest_predictions(
     days = sorted(set(days))
     if not days:
         return {}
-    loads, stale = _judge(con, paths, model, days)
+    loads, stale, raw = _judge(con, paths, model, days)
     while stale:
         days = sorted({*days, *stale})
-        loads, stale = _judge(con, paths, model, days)
+        loads, stale, raw = _judge(con, paths, model, days)
     # Noted for the labels (see `label_recheck`) before writing, so a crash mid-write still
     # leaves the days noted, and after, so a labels run that read the first note while the days
     # were being written sees them again.
     note_prediction_days(paths, model.model_id, days)
-    accepted, quarantined = _write(con, paths, model, days)
+    accepted, quarantined = _write(con, paths, model, days, raw)
     note_prediction_days(paths, model.model_id, days)
     reasons = reasons_by_day(con, "quarantined_predictions")
     return {d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days}
 
 
 def _write(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    days: list[dt.date],
+    raw: pa.Table,
 ) -> tuple[dict[dt.date, int], dict[dt.date, int]]:
-    """Write the accepted and quarantined partitions of `days` from `judged_predictions`."""
+    """Write the accepted and quarantined partitions of `days` from `raw_predictions` (`raw`,
+    the days as read) and the verdicts in `judged_predictions`."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rejected_rows AS "
+        f"SELECT {q(ORDINAL)}, {q(REASON)} FROM judged_predictions WHERE {q(REASON)} IS NOT NULL"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE accepted_predictions AS SELECT {_typed_columns(model)} "
-        f"FROM judged_predictions WHERE {q(REASON)} IS NULL ORDER BY {ORDER_IN_LANDING}"
+        f"FROM (SELECT *, TRY_CAST(timestamp AS TIMESTAMPTZ) AS {q(TS)} FROM raw_predictions) "
+        f"ANTI JOIN rejected_rows USING ({q(ORDINAL)}) ORDER BY {q(ORDINAL)}"
     )
+    _register_rejected_text(con, raw, known_columns(model))
     con.execute(
         "CREATE OR REPLACE TEMP TABLE quarantined_predictions AS SELECT "
         f"{quarantine_select(model.model_id, 'predictions', known_columns(model), q(DAY))} "
-        f"FROM judged_predictions WHERE {q(REASON)} IS NOT NULL ORDER BY {ORDER_IN_LANDING}"
+        f"FROM rejected_text JOIN rejected_rows USING ({q(ORDINAL)}) ORDER BY {q(ORDINAL)}"
     )
     accepted = write_partitions(
         con, paths, "predictions", model.model_id, "accepted_predictions", days
@@ -224,3 +269,15 @@ def _write(
         "predictions.parquet",
     )
     return accepted, quarantined
+
+
+def _register_rejected_text(
+    con: duckdb.DuckDBPyConnection, raw: pa.Table, known: list[str]
+) -> None:
+    """`rejected_text`: the rejected rows as read, every column as text, so a quarantined
+    record is the same whether its file's numbers were kept typed or not. Rejected rows are
+    few, so only they are turned back into text."""
+    ordinals = con.execute(f"SELECT {q(ORDINAL)} FROM rejected_rows ORDER BY 1").fetchnumpy()
+    rows = raw.take(pa.array(ordinals[ORDINAL], pa.int64()))
+    texted = {c: to_text(rows[c]) if c in known else rows[c] for c in rows.column_names}
+    con.register("rejected_text", pa.table(texted))

@@ -7,12 +7,19 @@ reject the file or silently turn the value into null.
 A file's own columns and the reader's bookkeeping (row numbers, broken rows) travel apart, in a
 `TextFile`: a user column may be called anything, `__row_number` included, and must never be
 mistaken for, or collide with, what the pipeline adds.
+
+One exception, for speed and only where nothing can be lost: a Parquet column whose type already
+is what the contract asks for (a float64 or integer number, a UTC or zone-less timestamp) may be
+kept typed (`keep_typed`). Such a value can be absent but never unparseable, so judging it needs
+no text; the text form of a rejected row is taken later from the same typed value, exactly as it
+would have been read (`to_text`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +38,10 @@ _FORMATS = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
+# The kinds of column `keep_typed` may name: what the column's text would be cast to.
+NUMBER = "number"
+TIMESTAMP = "timestamp"
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "+00:00", "Z"})
 MALFORMED_JSON_LINE = "malformed_json_line"
 MALFORMED_CSV_ROW = "malformed_csv_row"
 # pyarrow parses a CSV file in blocks and a row must fit in one: start at 4 MiB and double on
@@ -71,15 +82,20 @@ class TextFile:
         return len(self.row_numbers)
 
 
-def read_text_file(path: Path) -> TextFile:
-    """Read one landing file; raises `UnreadableFileError` when the file cannot be used at all."""
+def read_text_file(path: Path, keep_typed: Mapping[str, str] | None = None) -> TextFile:
+    """Read one landing file; raises `UnreadableFileError` when the file cannot be used at all.
+
+    `keep_typed` names columns (and their kind, `NUMBER` or `TIMESTAMP`) that a Parquet file may
+    hand over typed when its own type already matches (`typed_or_none`); every other column, and
+    every column of a text file, is text.
+    """
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UnreadableFileError(
             path, f"unsupported file type {path.suffix!r} (use .parquet, .csv or .jsonl)"
         )
     if fmt == "parquet":
-        return _plain(path, _read_parquet(path))
+        return _plain(path, _read_parquet(path, keep_typed or {}))
     if path.stat().st_size == 0:
         return _plain(path, pa.table({}))  # an empty text file: no rows, nothing lost
     return _read_csv(path) if fmt == "csv" else _read_jsonl(path)
@@ -101,8 +117,40 @@ def _plain(path: Path, table: pa.Table) -> TextFile:
     )
 
 
-def _to_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+def is_text(column: pa.ChunkedArray | pa.Array) -> bool:
+    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+
+
+def typed_or_none(column: pa.ChunkedArray, kind: str) -> pa.ChunkedArray | None:
+    """`column` itself when its type gives exactly the values its text would be cast to.
+
+    float64 and integers (widened to int64) are numbers as DuckDB parses their text. A timestamp
+    must be UTC or zone-less (cast to UTC like its text), and a nanosecond one whole
+    microseconds: DuckDB cuts the text of a finer one but rounds the typed value.
+    """
+    kind_type = column.type
+    if kind == NUMBER:
+        if pa.types.is_float64(kind_type) or pa.types.is_int64(kind_type):
+            return column
+        if pa.types.is_integer(kind_type) and not pa.types.is_uint64(kind_type):
+            return column.cast(pa.int64())
+        return None
+    if kind != TIMESTAMP or not pa.types.is_timestamp(kind_type):
+        return None
+    if kind_type.tz is not None and kind_type.tz not in _UTC_NAMES:
+        return None
+    if kind_type.unit == "ns":
+        try:
+            column.cast(pa.timestamp("us", kind_type.tz))  # safe: raises on a sub-µs value
+        except pa.ArrowInvalid:
+            return None
+    return column
+
+
+def to_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as the readers give it when it is read as text; also how a typed column kept by
+    `keep_typed` gets its text back, so a rejected row's record is the same either way."""
+    if is_text(column):
         return column.cast(pa.string())
     try:
         return pc.cast(column, pa.string())
@@ -118,7 +166,7 @@ def _check_names(path: Path, names: list[str]) -> None:
         raise UnreadableFileError(path, f"repeated column names {repeated}")
 
 
-def _read_parquet(path: Path) -> pa.Table:
+def _read_parquet(path: Path, keep_typed: Mapping[str, str]) -> pa.Table:
     if path.stat().st_size == 0:
         # Parquet has a footer even with no rows: zero bytes is a file cut off, not an empty one.
         raise UnreadableFileError(path, "not a readable Parquet file (the file is empty: 0 bytes)")
@@ -127,7 +175,12 @@ def _read_parquet(path: Path) -> pa.Table:
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFileError(path, f"not a readable Parquet file ({exc})") from exc
     _check_names(path, table.column_names)
-    return pa.table({name: _to_text(table[name]) for name in table.column_names})
+    columns = {}
+    for name in table.column_names:
+        kind = keep_typed.get(name)
+        typed = typed_or_none(table[name], kind) if kind else None
+        columns[name] = to_text(table[name]) if typed is None else typed
+    return pa.table(columns)
 
 
 def _csv_header(path: Path) -> list[str]:
