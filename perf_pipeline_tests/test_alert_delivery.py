@@ -11,9 +11,7 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -32,22 +30,10 @@ from perf_pipeline.alerts.records import Alert, write_alerts
 from perf_pipeline.lake import connect
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.resources import PipelineStorage
+from perf_pipeline_tests.channel_servers import DAY, MODELS, HttpRecorder, free_port, http_server
 
 README = Path(__file__).parents[1] / "README.md"
 SECTION = "## Adding a notification channel"
-DAY = dt.date(2026, 9, 3)
-
-MODELS = """\
-models:
-  fraud:
-    task: binary_classification
-    features: {numerical: [amount]}
-    start_date: 2026-09-01
-  demand:
-    task: regression
-    features: {numerical: [price]}
-    start_date: 2026-09-01
-"""
 
 
 def _alerts(paths: DataPaths) -> list[dict]:
@@ -126,28 +112,15 @@ def test_overlapping_notifiers_deliver_each_alert_once_per_channel(tmp_path: Pat
     assert sorted(_log_ids(paths)) == sorted(a["alert_id"] for a in alerts)
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    received: list[dict]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def recorder() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def recorder() -> Iterator[HttpRecorder]:
+    with http_server(HttpRecorder()) as server:
+        yield server
+
+
+def _received_ids(recorder: HttpRecorder) -> list[str]:
+    """The alert ids of every batch the channel's endpoint received."""
+    return [a["alert_id"] for request in recorder.received for a in request.json()["alerts"]]
 
 
 @pytest.fixture
@@ -166,9 +139,9 @@ def readme_channel() -> Iterator[None]:
 
 
 def test_readme_channel_receives_new_alerts_once_for_its_models(
-    tmp_path: Path, recorder: ThreadingHTTPServer, readme_channel: None
+    tmp_path: Path, recorder: HttpRecorder, readme_channel: None
 ) -> None:
-    url = f"http://127.0.0.1:{recorder.server_address[1]}/alerts"
+    url = f"{recorder.url}/alerts"
     paths = _root(
         tmp_path, f"notifications:\n  - {{kind: team_inbox, url: '{url}', models: [fraud]}}\n"
     )
@@ -177,22 +150,18 @@ def test_readme_channel_receives_new_alerts_once_for_its_models(
     first = deliver(paths, alerts)
     again = deliver(paths, alerts)
 
-    received = [a["alert_id"] for body in recorder.received for a in body["alerts"]]
     fraud = sorted(a["alert_id"] for a in alerts if a["model_id"] == "fraud")
-    assert sorted(received) == fraud
-    assert recorder.received[0]["alerts"][0]["date"] == DAY.isoformat()
+    assert sorted(_received_ids(recorder)) == fraud
+    assert recorder.received[0].json()["alerts"][0]["date"] == DAY.isoformat()
     assert sorted(first.sent["team_inbox"]) == fraud
     assert again.sent == {} and again.failed == {}
     assert pending_ids(paths, alerts) == []
 
 
 def test_a_channel_that_is_down_keeps_its_alerts_pending_until_it_is_up(
-    tmp_path: Path, recorder: ThreadingHTTPServer, readme_channel: None
+    tmp_path: Path, recorder: HttpRecorder, readme_channel: None
 ) -> None:
-    port = recorder.server_address[1]
-    down_server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    down_port = down_server.server_address[1]
-    down_server.server_close()  # nothing listens there now
+    down_port = free_port()  # nothing listens there
     entry = "notifications:\n  - {{kind: team_inbox, name: inbox, url: 'http://127.0.0.1:{}/a'}}\n"
     paths = _root(tmp_path, entry.format(down_port))
     alerts = _alerts(paths)
@@ -202,12 +171,11 @@ def test_a_channel_that_is_down_keeps_its_alerts_pending_until_it_is_up(
     assert sorted(down.sent["log"]) == sorted(a["alert_id"] for a in alerts)
     assert pending_ids(paths, alerts) == sorted(a["alert_id"] for a in alerts)
 
-    paths.models_file.write_text(MODELS + entry.format(port), encoding="utf-8")
+    paths.models_file.write_text(MODELS + entry.format(recorder.port), encoding="utf-8")
     up = deliver(paths, alerts)
     deliver(paths, alerts)
 
-    received = [a["alert_id"] for body in recorder.received for a in body["alerts"]]
-    assert sorted(received) == sorted(a["alert_id"] for a in alerts)
+    assert sorted(_received_ids(recorder)) == sorted(a["alert_id"] for a in alerts)
     assert "log" not in up.sent  # the log had them already
     ledger = [json.loads(line) for line in ledger_path(paths).read_text().splitlines()]
     assert {(r["channel"], r["status"]) for r in ledger} == {
@@ -324,13 +292,10 @@ def _age_the_ledger(paths: DataPaths, minutes: int) -> None:
 
 
 def test_the_alerts_sensor_retries_a_refused_batch_after_a_wait(
-    tmp_path: Path, recorder: ThreadingHTTPServer, readme_channel: None
+    tmp_path: Path, recorder: HttpRecorder, readme_channel: None
 ) -> None:
     entry = "notifications:\n  - {{kind: team_inbox, url: 'http://127.0.0.1:{}/a'}}\n"
-    closed = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    down_port = closed.server_address[1]
-    closed.server_close()
-    paths = _root(tmp_path, entry.format(down_port))
+    paths = _root(tmp_path, entry.format(free_port()))
     alerts = _alerts(paths)
     assert "team_inbox" in deliver(paths, alerts).failed
 
@@ -341,9 +306,9 @@ def test_the_alerts_sensor_retries_a_refused_batch_after_a_wait(
     asked = request.run_config["ops"]["send_alerts"]["config"]["alert_ids"]
     assert sorted(asked) == sorted(a["alert_id"] for a in alerts)
 
-    paths.models_file.write_text(MODELS + entry.format(recorder.server_address[1]))
+    paths.models_file.write_text(MODELS + entry.format(recorder.port))
     deliver(paths, load_alerts(paths, asked))  # what the requested run does
-    assert sorted(a["alert_id"] for b in recorder.received for a in b["alerts"]) == sorted(asked)
+    assert sorted(_received_ids(recorder)) == sorted(asked)
     _age_the_ledger(paths, minutes=6)
     assert isinstance(_sensor_tick(paths), dg.SkipReason)
 
