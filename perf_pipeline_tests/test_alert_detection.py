@@ -21,16 +21,19 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from perf_pipeline.alerts.regressions import drift_alerts
-from perf_pipeline.assets.alerts import alerts_asset
 from perf_pipeline.assets.reference import reference_asset
 from perf_pipeline.config import ModelConfig, ModelsFileError, load_models
 from perf_pipeline.drift.sql import compute_drift_sql
 from perf_pipeline.estimation.sampling_error import CHUNKS
-from perf_pipeline.lake import connect, day_files, read_files_sql, write_frame_partitions
+from perf_pipeline.lake import connect, write_frame_partitions
 from perf_pipeline.paths import DataPaths
-from perf_pipeline.quality.gate import GATE_FILE
 from perf_pipeline.resources import PipelineStorage
-from perf_pipeline.schemas import DATA_QUALITY, PERFORMANCE
+from perf_pipeline.schemas import DATA_QUALITY
+from perf_pipeline_tests.alert_stage import (
+    materialize_alerts,
+    regression_alerts,
+    write_judgeable_day,
+)
 from perf_pipeline_tests.landing_zone import binary_frame, write_reference_frame
 
 DAY = dt.date(2025, 3, 3)  # a Monday, long final
@@ -59,31 +62,11 @@ def _row(day: dt.date, value: float, n: int, **extra: object) -> dict:
 
 def _write_day(paths: DataPaths, day: dt.date, rows: list[dict]) -> None:
     """The day's performance rows (realized unless said) and a gate that let it through."""
-    con = connect()
-    frame = pd.DataFrame([{"is_estimated": False} | r for r in rows])
-    write_frame_partitions(con, paths, "performance", "m", frame, PERFORMANCE, [day])
-    passed = {"model_id": "m", "date": day, "expectation": "logs_present", "success": True}
-    passed |= {"severity": "error", "unexpected_count": 0}
-    write_frame_partitions(
-        con, paths, "data_quality", "m", pd.DataFrame([passed]), DATA_QUALITY, [day], GATE_FILE
-    )
-
-
-def _materialize(paths: DataPaths, model: ModelConfig, day: dt.date, home: Path) -> None:
-    home.mkdir(exist_ok=True)
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
-        result = dg.materialize(
-            [alerts_asset(model)],
-            partition_key=day.isoformat(),
-            instance=instance,
-            resources={"storage": PipelineStorage(data_root=str(paths.root))},
-        )
-    assert result.success
+    write_judgeable_day(paths, "m", day, [{"is_estimated": False} | r for r in rows])
 
 
 def _alerts(paths: DataPaths, day: dt.date) -> list[dict]:
-    files = day_files(paths, "alerts", "m", [day], "regressions.parquet")
-    return connect().execute(f"SELECT * FROM {read_files_sql(files)}").df().to_dict("records")
+    return regression_alerts(paths, "m", day)
 
 
 def _trailing_history(
@@ -118,11 +101,11 @@ def test_trailing_band_is_mean_and_sd_of_the_final_days_before(
     mean, sd = float(np.mean(values)), float(np.std(values, ddof=1))
 
     _write_day(paths, DAY, [_row(DAY, mean - 2.5 * sd, 500)])  # inside mean ± 3 sd
-    _materialize(paths, model, DAY, tmp_path / "home")
+    materialize_alerts(paths, model, DAY, tmp_path / "home")
     assert _alerts(paths, DAY) == []
 
     _write_day(paths, DAY, [_row(DAY, mean - 3.5 * sd, 500)])
-    _materialize(paths, model, DAY, tmp_path / "home")
+    materialize_alerts(paths, model, DAY, tmp_path / "home")
     (alert,) = _alerts(paths, DAY)
     assert alert["threshold"] == pytest.approx(mean - 3 * sd, rel=1e-9)
     assert alert["baseline"] == pytest.approx(mean, rel=1e-9)
@@ -157,7 +140,7 @@ def test_reference_band_is_chunks_of_the_days_size(tmp_path: Path) -> None:
         low = np.mean(aucs) - 3 * sd
         day = DAY + dt.timedelta(days=offset)
         _write_day(paths, day, [_row(day, low - 0.01, n)])
-        _materialize(paths, model, day, tmp_path / "home")
+        materialize_alerts(paths, model, day, tmp_path / "home")
         (alert,) = _alerts(paths, day)
         assert alert["threshold"] == pytest.approx(low, abs=1e-9)
         assert alert["baseline"] == pytest.approx(np.mean(aucs), abs=1e-9)
@@ -176,7 +159,7 @@ def test_persistence_needs_consecutive_breaching_days(tmp_path: Path) -> None:
         for k, value in values.items():
             _write_day(paths, days[k], [_row(days[k], value, 500)])
         for k in values:
-            _materialize(paths, model, days[k], tmp_path / "home")
+            materialize_alerts(paths, model, days[k], tmp_path / "home")
         raised = {k for k in values if _alerts(paths, days[k])}
         assert raised == fired
         if persist == 2:
@@ -189,11 +172,11 @@ def test_require_ci_suppresses_a_breach_the_interval_straddles(tmp_path: Path) -
         tmp_path, "      roc_auc: {min: 0.7, require_ci: true, severity: warning}\n"
     )
     _write_day(paths, DAY, [_row(DAY, 0.68, 500, ci_low=0.64, ci_high=0.72)])
-    _materialize(paths, model, DAY, tmp_path / "home")
+    materialize_alerts(paths, model, DAY, tmp_path / "home")
     assert _alerts(paths, DAY) == []
 
     _write_day(paths, DAY, [_row(DAY, 0.66, 500, ci_low=0.62, ci_high=0.695)])
-    _materialize(paths, model, DAY, tmp_path / "home")
+    materialize_alerts(paths, model, DAY, tmp_path / "home")
     (alert,) = _alerts(paths, DAY)
     assert alert["severity"] == "warning"  # the threshold's own severity
     assert "95 % interval [0.62, 0.695] clear of it" in alert["message"]
@@ -263,7 +246,7 @@ def test_estimated_alerts_take_the_thresholds_severity_and_carry_a_root_cause(
         "extra.parquet",
     )
 
-    _materialize(paths, model, day, tmp_path / "home")
+    materialize_alerts(paths, model, day, tmp_path / "home")
     (alert,) = _alerts(paths, day)
     assert (alert["kind"], alert["severity"]) == ("estimated_performance", "critical")
     cause = json.loads(alert["root_cause"])

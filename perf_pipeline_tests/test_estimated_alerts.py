@@ -13,24 +13,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import dagster as dg
-import pandas as pd
 import pytest
 
 from perf_pipeline.alerts.evaluate import evaluate_days
-from perf_pipeline.assets.alerts import alerts_asset
 from perf_pipeline.config import ModelConfig, load_models
-from perf_pipeline.lake import (
-    connect,
-    day_files,
-    read_files_sql,
-    write_frame_partitions,
-    write_single,
-)
+from perf_pipeline.lake import connect, write_single
 from perf_pipeline.paths import DataPaths
-from perf_pipeline.quality.gate import GATE_FILE
-from perf_pipeline.resources import PipelineStorage
-from perf_pipeline.schemas import DATA_QUALITY, PERFORMANCE
+from perf_pipeline_tests.alert_stage import (
+    materialize_alerts,
+    regression_alerts,
+    write_judgeable_day,
+)
 
 TODAY = dt.datetime.now(dt.UTC).date()
 REFERENCE_AUC = 0.9
@@ -90,41 +83,14 @@ def _performance(
             | {"metric": "roc_auc", "value": estimated[0], "n": estimated[1]}
             | {"label_coverage": coverage, "is_estimated": True}
         )
-    con = connect()
-    write_frame_partitions(con, paths, "performance", "m", pd.DataFrame(rows), PERFORMANCE, [day])
-    # The gate let the day through (the alerts stage judges only such days).
-    passed = {"model_id": "m", "date": day, "expectation": "logs_present", "success": True}
-    passed |= {"severity": "error", "unexpected_count": 0}
-    write_frame_partitions(
-        con, paths, "data_quality", "m", pd.DataFrame([passed]), DATA_QUALITY, [day], GATE_FILE
-    )
-
-
-def _materialize(paths: DataPaths, model: ModelConfig, day: dt.date, home: Path):
-    home.mkdir(exist_ok=True)
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
-        result = dg.materialize(
-            [alerts_asset(model)],
-            partition_key=day.isoformat(),
-            instance=instance,
-            resources={"storage": PipelineStorage(data_root=str(paths.root))},
-        )
-        assert result.success
-        partitions = {
-            r.partition_key
-            for r in instance.fetch_materializations(
-                dg.AssetKey(["m", "alerts"]), limit=100
-            ).records
-        }
-    return partitions
+    write_judgeable_day(paths, "m", day, rows)
 
 
 def _alerts(paths: DataPaths, day: dt.date) -> dict[str, dict]:
     """The day's regression alerts by kind."""
-    files = day_files(paths, "alerts", "m", [day], "regressions.parquet")
-    frame = connect().execute(f"SELECT * FROM {read_files_sql(files)}").df()
-    assert frame["alert_id"].is_unique
-    return {row["kind"]: row for row in frame.to_dict("records")}
+    rows = regression_alerts(paths, "m", day)
+    assert len({row["alert_id"] for row in rows}) == len(rows)
+    return {row["kind"]: row for row in rows}
 
 
 def test_provisional_realized_alert_is_held_back_until_the_day_is_final(
@@ -133,11 +99,11 @@ def test_provisional_realized_alert_is_held_back_until_the_day_is_final(
     model = load_models(root.models_file)["m"]
     day = _day(2)
     _performance(root, day, realized=(0.6, 500, 0.5))
-    _materialize(root, model, day, tmp_path / "home")
+    materialize_alerts(root, model, day, tmp_path / "home")
     assert _alerts(root, day) == {}
 
     _performance(root, day, realized=(0.6, 900, 0.9))  # coverage reaches final_coverage
-    _materialize(root, model, day, tmp_path / "home")
+    materialize_alerts(root, model, day, tmp_path / "home")
     realized = _alerts(root, day)["performance"]
     assert (realized["value"], realized["threshold"], realized["status"]) == (0.6, 0.7, "open")
 
@@ -148,7 +114,7 @@ def test_alert_on_provisional_releases_realized_alerts_at_once(
     model = _configure(root, alert_on_provisional=True)
     day = _day(2)
     _performance(root, day, realized=(0.6, 500, 0.5))
-    _materialize(root, model, day, tmp_path / "home")
+    materialize_alerts(root, model, day, tmp_path / "home")
     assert set(_alerts(root, day)) == {"performance"}
 
 
@@ -165,7 +131,7 @@ def test_estimated_alert_before_the_labels_then_confirmed_once_final(
     model = load_models(root.models_file)["m"]
     day = _day(1)
     _performance(root, day, realized=(None, 0, 0.0), estimated=(0.6, 3000))
-    _materialize(root, model, day, tmp_path / "home")
+    materialize_alerts(root, model, day, tmp_path / "home")
     first = _alerts(root, day)
     assert set(first) == {"estimated_performance"}
     estimated = first["estimated_performance"]
@@ -176,7 +142,7 @@ def test_estimated_alert_before_the_labels_then_confirmed_once_final(
     # The labels land: the realized value breaks the bound too; the estimate left over (the
     # unlabelled tenth) is in bounds now, and the day is final.
     _performance(root, day, realized=(0.62, 2700, 0.9), estimated=(0.8, 300))
-    _materialize(root, model, day, tmp_path / "home")
+    materialize_alerts(root, model, day, tmp_path / "home")
     settled = _alerts(root, day)
     assert set(settled) == {"estimated_performance", "performance"}
     confirmed = settled["estimated_performance"]
@@ -189,7 +155,7 @@ def test_estimated_alert_before_the_labels_then_confirmed_once_final(
     assert settled["performance"]["alert_id"] != confirmed["alert_id"]
 
     # Judging the final day again neither duplicates the verdict nor changes it.
-    _materialize(root, model, day, tmp_path / "home")
+    materialize_alerts(root, model, day, tmp_path / "home")
     assert _alerts(root, day)["estimated_performance"] == confirmed
 
 
@@ -277,7 +243,7 @@ def test_a_day_turns_final_when_its_delay_runs_out_and_is_judged_then(
     closing = day + dt.timedelta(days=model.label_delay_days)
     _performance(root, closing, realized=(0.85, 300, 0.1))
 
-    partitions = _materialize(root, model, closing, tmp_path / "home")
+    partitions = materialize_alerts(root, model, closing, tmp_path / "home")
 
     assert partitions == {closing.isoformat(), day.isoformat()}
     assert {k: a["status"] for k, a in _alerts(root, day).items()} == {
