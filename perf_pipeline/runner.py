@@ -206,27 +206,3 @@ def pending_alert_ids(paths: DataPaths) -> list[str]:
             f"SELECT DISTINCT alert_id, model_id, severity FROM {read_table_sql(paths, 'alerts')}"
         ).fetchall()
     return pending_ids(paths, [{"alert_id": a, "model_id": m, "severity": s} for a, m, s in rows])
-
-
-def notify_pending(
-    defs: dg.Definitions, instance: dg.DagsterInstance, paths: DataPaths
-) -> tuple[int, str | None]:
-    """Run the notification job for alerts not yet sent (what the alerts sensor does on a tick):
-    the number sent, and the failure (a channel that refused its batch) if there was one."""
-    ids = pending_alert_ids(paths)
-    if not ids:
-        return 0, None
-    job = defs.resolve_job_def("notify_alerts")
-    result = job.execute_in_process(
-        run_config={
-            **_log_config("WARNING"),
-            "ops": {"send_alerts": {"config": {"alert_ids": ids}}},
-        },
-        instance=instance,
-        raise_on_error=False,
-    )
-    if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        error = failure.step_failure_data.error if failure and failure.step_failure_data else None
-        return 0, (error.message.strip() if error else "the notifier run failed")
-    return int(result.output_for_node("send_alerts")), None
