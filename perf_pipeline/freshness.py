@@ -5,6 +5,13 @@ Dagster's time-partition freshness check on `<model>/performance` turns red once
 it. A stale model also raises an alert: the freshness-alerts sensor reads the check's latest
 result and, when it failed, writes a `freshness` alert for the missing day (its own file in the
 day's `alerts` partition, so the stages' writers never erase it) and sends it once.
+
+Dagster marks these check builders superseded by a `FreshnessPolicy` on the asset, but the
+policies (`time_window`, `cron`) judge the asset's latest materialization of any partition,
+not whether the expected day's partition exists: the late-labels and dependent-days sensors
+re-run older days all the time, and each re-run would make a model whose yesterday never landed
+look fresh. They are also judged by the freshness daemon alone, with no missing day to alert
+on. The partition check says what is late; it stays until a policy can.
 """
 
 import datetime as dt
