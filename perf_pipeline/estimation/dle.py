@@ -10,11 +10,15 @@ model's inputs and its prediction:
 
 Both are scikit-learn `HistGradientBoostingRegressor`s with the squared-error loss, so each
 predicts the conditional mean of its loss: averaged over a day's rows that is the expected
-metric of that day. Numerical features enter as numbers, categorical ones as categories (codes
-of a vocabulary stored with the models; a value the reference never had is missing), and the
-prediction as a number. Where the error depends on the inputs (heteroscedastic noise, a region
-the model fits badly) the estimate follows a covariate shift into that region; a constant error
-(the reference's mae) would not.
+metric of that day. Numerical features enter as numbers, categorical ones as their codes in a
+vocabulary stored with the models (most frequent value first; a value the reference never had
+is missing), and the prediction as a number. The codes are plain numbers to the trees, not
+declared categories: scikit-learn re-encodes declared categories on every `predict` (about 70 %
+of the prediction time on a million rows), while a split on codes isolates a category in one or
+two splits, for the same accuracy (`benchmarks/README.md`, `test_dle_codes.py`). Where the
+error depends on the inputs (heteroscedastic noise, a region the model fits badly) the estimate
+follows a covariate shift into that region; a constant error (the reference's mae) would not.
+A large day is predicted on a stratified sample of its rows (`dle_sampling`).
 
 A fifth of the reference (`HOLDOUT_SHARE`) is kept out of the fit to measure the loss models on
 rows they never saw. The interval of an estimate on n rows is value ± 1.96·se_unit/√n, where
@@ -48,7 +52,8 @@ MIN_REFERENCE_ROWS = 500
 HOLDOUT_SHARE = 0.2
 CHUNKS = 500
 CHUNK_ROWS = 500
-# HistGradientBoosting takes categories as codes below its 255 bins; rarer values are missing.
+# The trees bin every input into at most 255 bins, so each of the values kept has a bin of its
+# own; rarer values are missing.
 MAX_CATEGORIES = 250
 # Two-sided 95 % normal quantile (the same constant as the realized intervals).
 Z95 = 1.959963984540054
@@ -86,9 +91,13 @@ class LossModel:
             squared = np.clip(self.squared.predict(matrix), 0.0, None)
         return absolute, squared
 
-    def interval(self, metric: str, value: float, n: int) -> tuple[float, float]:
-        """value ± 1.96·se_unit/√n, the low end clipped at 0 (an error is never negative)."""
-        half = Z95 * self.se_unit[metric] / math.sqrt(n)
+    def interval(
+        self, metric: str, value: float, n: int, sample_variance: float = 0.0
+    ) -> tuple[float, float]:
+        """value ± 1.96·√(se_unit²/n + sample_variance), the low end clipped at 0 (an error is
+        never negative); `sample_variance` is what predicting a sample of the rows adds
+        (`dle_sampling`), 0 when every row was predicted."""
+        half = Z95 * math.sqrt(self.se_unit[metric] ** 2 / n + sample_variance)
         return max(value - half, 0.0), value + half
 
 
@@ -158,10 +167,9 @@ def fit_loss_model(
     order = rng.permutation(len(labelled))
     cut = round(len(labelled) * HOLDOUT_SHARE)
     holdout, train = order[:cut], order[cut:]
-    mask = [False] * len(numerical) + [True] * len(categorical) + [False]
     with _threads_for(len(train)):
-        absolute = _regressor(mask).fit(matrix[train], absolute_error[train])
-        squared = _regressor(mask).fit(matrix[train], squared_error[train])
+        absolute = _regressor().fit(matrix[train], absolute_error[train])
+        squared = _regressor().fit(matrix[train], squared_error[train])
     loss_model = LossModel(
         tuple(numerical), tuple(categorical), vocabulary, absolute, squared, {}, len(labelled)
     )
@@ -183,13 +191,14 @@ def _threads_for(rows: int) -> Any:
     return threadpool_limits(limits=1 if rows < _PARALLEL_ROWS else None, user_api="openmp")
 
 
-def _regressor(categorical_mask: list[bool]) -> Any:
+def _regressor() -> Any:
     """The loss model: gradient-boosted trees on the squared loss (a conditional mean).
 
     A loss is a noisy target, so the trees are few and coarse: large leaves (100 rows), a high
     learning rate, and early stopping on an internal tenth so a small reference is not
     memorised. Predicting costs time per tree and row (about 27 ms per tree for a million rows
     on two cores), so at most `_MAX_TREES` trees: more bought no accuracy on the benchmark.
+    Category codes are numbers here (module docstring), so `predict` encodes nothing.
     """
     from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -201,7 +210,7 @@ def _regressor(categorical_mask: list[bool]) -> Any:
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=5,
-        categorical_features=categorical_mask if any(categorical_mask) else None,
+        categorical_features=None,
         random_state=0,
     )
 

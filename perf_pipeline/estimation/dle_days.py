@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import pickle
+import uuid
 from importlib.metadata import version
 from pathlib import Path
 
@@ -33,6 +34,14 @@ import pyarrow as pa
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.estimation.dle import METRICS, LossModel, design_sql, fit_loss_model
+from perf_pipeline.estimation.dle_sampling import (
+    SAMPLING,
+    Sampling,
+    inclusion_sql,
+    sample_variance,
+    sampled_sums_sql,
+    uniform_sql,
+)
 from perf_pipeline.lake import day_files, read_files_sql, read_table_sql
 from perf_pipeline.metrics.performance import ALL, COLUMNS, NULL_SEGMENT
 from perf_pipeline.object_store import commit, staging_path
@@ -42,7 +51,8 @@ from perf_pipeline.sql import quote_literal
 
 STORED_NAME = "loss_model.pkl"
 # Bump when what a stored loss model means changes (inputs, targets, interval), so it refits.
-_FORMAT = 1
+# 2: category codes enter the trees as numbers.
+_FORMAT = 2
 
 
 def segment_columns(model: ModelConfig) -> list[str]:
@@ -159,46 +169,105 @@ def window_loss_model(
 # ----------------------------------------------------------------------------- day rows
 
 
+def _segments_sql(model: ModelConfig, prefix: str = "seg_") -> list[str]:
+    """Segments as text (`seg_<i>`), cast like the realized rows so both carry the same values."""
+    return [
+        f"coalesce(CAST({q(c)} AS VARCHAR), {quote_literal(NULL_SEGMENT)}) AS {prefix}{i}"
+        for i, c in enumerate(segment_columns(model))
+    ]
+
+
+def _days_filter(scored: str, days: list[dt.date]) -> str:
+    listed = ", ".join(f"DATE {quote_literal(d.isoformat())}" for d in days)
+    return f"FROM {q(scored)} WHERE date IN ({listed})"
+
+
+def _group_counts(
+    con: duckdb.DuckDBPyConnection, model: ModelConfig, scored: str, days: list[dt.date]
+) -> pd.DataFrame:
+    """Rows and labelled rows per (day, group), `__all__` first: every row counts, whether the
+    loss models predict it or not."""
+    segments = _segments_sql(model)
+    selected = ", ".join(["CAST(date AS DATE) AS date", "label IS NOT NULL AS labelled", *segments])
+    measures = "count(*) AS n, count_if(labelled) AS labelled"
+    parts = [
+        f"SELECT date, 0 AS segment_rank, {quote_literal(ALL)} AS segment_value, {measures} "
+        "FROM rows GROUP BY date"
+    ]
+    parts += [
+        f"SELECT date, {i + 1}, seg_{i}, {measures} FROM rows GROUP BY date, seg_{i}"
+        for i in range(len(segments))
+    ]
+    union = "\nUNION ALL\n".join(parts)
+    return con.sql(f"WITH rows AS (SELECT {selected} {_days_filter(scored, days)})\n{union}").df()
+
+
 def _day_rows(
     con: duckdb.DuckDBPyConnection,
     model: ModelConfig,
     scored: str,
     days: list[dt.date],
     loss_model: LossModel,
+    counts: pd.DataFrame,
+    sampling: Sampling,
 ) -> pa.Table:
-    """The rows to estimate, as Arrow (no Python object per value): the loss models' inputs
-    encoded in SQL (`m_<i>`), whether labelled, and segments as text (`seg_<i>`, cast like the
-    realized rows so both carry the same segment values)."""
+    """The rows to predict, as Arrow (no Python object per value): the loss models' inputs
+    encoded in SQL (`m_<i>`), segments (`seg_<i>`) and each row's inclusion probability `pi`
+    (`dle_sampling`): every row of a day small enough, a stratified sample of a larger one."""
     design = design_sql(loss_model.numerical, loss_model.categorical, loss_model.vocabulary)
-    segments = [
-        f"coalesce(CAST({q(c)} AS VARCHAR), {quote_literal(NULL_SEGMENT)}) AS seg_{i}"
-        for i, c in enumerate(segment_columns(model))
-    ]
-    columns = [
-        "CAST(date AS DATE) AS date",
-        "label IS NOT NULL AS labelled",
-        *(f"{sql} AS m_{i}" for i, sql in enumerate(design)),
-        *segments,
-    ]
-    listed = ", ".join(f"DATE {quote_literal(d.isoformat())}" for d in days)
-    query = f"SELECT {', '.join(columns)} FROM {q(scored)} WHERE date IN ({listed})"
-    return con.sql(query).to_arrow_table()
-
-
-def _group_means_sql(relation: str, segments: int) -> str:
-    """Rows, labelled rows and mean losses per (day, group): `__all__`, then each segment."""
-    measures = (
-        "count(*) AS n, count_if(labelled) AS labelled, avg(absolute) AS mae, avg(squared) AS mse"
+    segments = len(segment_columns(model))
+    encoded = ", ".join(
+        [
+            "__dle_date AS date",
+            *(f"{sql} AS m_{i}" for i, sql in enumerate(design)),
+            *(f"__dle_seg_{i} AS seg_{i}" for i in range(segments)),
+        ]
     )
-    parts = [
-        f"SELECT date, 0 AS segment_rank, {quote_literal(ALL)} AS segment_value, {measures} "
-        f"FROM {relation} GROUP BY date"
-    ]
-    parts += [
-        f"SELECT date, {i + 1}, seg_{i}, {measures} FROM {relation} GROUP BY date, seg_{i}"
-        for i in range(segments)
-    ]
-    return "\nUNION ALL\n".join(parts) + "\nORDER BY date, segment_rank, segment_value"
+    has_ids = "prediction_id" in {c.lower() for c in con.sql(f"SELECT * FROM {q(scored)}").columns}
+    marked = ", ".join(
+        [
+            "CAST(date AS DATE) AS __dle_date",
+            *_segments_sql(model, "__dle_seg_"),
+            f"{uniform_sql(has_ids)} AS __dle_u",
+        ]
+    )
+    rows = f"(SELECT *, {marked} {_days_filter(scored, days)}) AS r"
+    day_rows = counts.loc[counts["segment_rank"] == 0, "n"]
+    if day_rows.empty or int(day_rows.max()) <= sampling.predict_rows:
+        return con.sql(f"SELECT {encoded}, 1.0 AS pi FROM {rows}").to_arrow_table()
+    name = f"_dle_counts_{uuid.uuid4().hex}"
+    joins, pi = inclusion_sql(name, segments, sampling)
+    # Kept rows first, encoded after: the encoding reads only the rows predicted.
+    kept = f"(SELECT r.*, {pi} AS __dle_pi FROM {rows} {joins}) WHERE __dle_u < __dle_pi"
+    con.register(name, counts)
+    try:
+        return con.sql(f"SELECT {encoded}, __dle_pi AS pi FROM {kept}").to_arrow_table()
+    finally:
+        con.unregister(name)
+
+
+def _group_estimates(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, counts: pd.DataFrame, segments: int
+) -> pd.DataFrame:
+    """Per (day, group): its rows and labelled rows (`counts`), the Hájek means of the kept
+    rows' losses (mae, mse) and the variance the sample adds to each (`mae_var`, `mse_var`)."""
+    name = f"_dle_losses_{uuid.uuid4().hex}"
+    con.register(name, table)
+    try:
+        sums = con.sql(sampled_sums_sql(name, segments, ALL)).df()
+    finally:
+        con.unregister(name)
+    groups = counts.merge(sums, on=["date", "segment_rank", "segment_value"])
+    for loss, metric in (("absolute", "mae"), ("squared", "mse")):
+        groups[metric] = groups[f"{loss}_total"] / groups["weight"]
+        groups[f"{metric}_var"] = sample_variance(
+            groups[f"{loss}_spread_1"],
+            groups[f"{loss}_spread_2"],
+            groups[metric],
+            groups["n"],
+            groups["spread_weight"],
+        )
+    return groups.sort_values(["date", "segment_rank", "segment_value"], ignore_index=True)
 
 
 def _metric_rows(
@@ -208,9 +277,17 @@ def _metric_rows(
     columns = [ALL, *segment_columns(model)]
     rows = []
     for group in groups.itertuples():
-        estimates = {"mae": group.mae, "mse": group.mse, "rmse": math.sqrt(group.mse)}
+        rmse = math.sqrt(group.mse)
+        estimates = {"mae": group.mae, "mse": group.mse, "rmse": rmse}
+        sampled = {
+            "mae": group.mae_var,
+            "mse": group.mse_var,
+            "rmse": group.mse_var / (4 * group.mse) if group.mse > 0 else 0.0,
+        }
         for metric in METRICS:
-            low, high = loss_model.interval(metric, float(estimates[metric]), int(group.n))
+            low, high = loss_model.interval(
+                metric, float(estimates[metric]), int(group.n), float(sampled[metric])
+            )
             rows.append(
                 {
                     "model_id": model.model_id,
@@ -236,10 +313,13 @@ def estimate_days(
     scored: str,
     days: list[dt.date],
     loss_model: LossModel,
+    sampling: Sampling = SAMPLING,
 ) -> list[dict[str, object]]:
     """Estimated rows of every group of `days` in `scored`, with one loss model: the rows are
-    encoded in DuckDB, their losses predicted in NumPy, and grouped in DuckDB again."""
-    table = _day_rows(con, model, scored, days, loss_model)
+    counted and encoded in DuckDB (a large day sampled, `sampling`), their losses predicted in
+    NumPy, and grouped in DuckDB again."""
+    counts = _group_counts(con, model, scored, days)
+    table = _day_rows(con, model, scored, days, loss_model, counts, sampling)
     design = [name for name in table.column_names if name.startswith("m_")]
     matrix = np.column_stack([table.column(name).to_numpy() for name in design])
     absolute, squared = loss_model.losses_of(matrix)
@@ -247,12 +327,7 @@ def estimate_days(
     table = table.append_column("absolute", pa.array(absolute)).append_column(
         "squared", pa.array(squared)
     )
-    con.register("_dle_losses", table)
-    try:
-        sql = _group_means_sql("_dle_losses", len(segment_columns(model)))
-        groups = con.execute(sql).df()
-    finally:
-        con.unregister("_dle_losses")
+    groups = _group_estimates(con, table, counts, len(segment_columns(model)))
     return _metric_rows(model, groups, loss_model)
 
 
