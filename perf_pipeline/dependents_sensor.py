@@ -18,10 +18,9 @@ from dagster._core.events import DagsterEventType
 from perf_pipeline.assets.common import asset_key
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.names import dagster_name
-from perf_pipeline.sensors import partition_day
+from perf_pipeline.sensors import materializations_after, partition_day
 from perf_pipeline.stages.dependents import contiguous_ranges, days_reading
 
-PAGE = 1000
 RECOMPUTED_STAGES = ("data_quality", "performance", "drift", "report", "review", "alerts")
 
 
@@ -60,11 +59,7 @@ def build_dependent_days_sensor(model: ModelConfig, job_name: str) -> dg.SensorD
         "predictions changed afterwards (trailing windows, duplicates, volume).",
     )
     def dependent_days(context: dg.SensorEvaluationContext):
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=predictions, after_storage_id=int(context.cursor or 0)),
-            limit=PAGE,
-            ascending=True,
-        ).records
+        records = materializations_after(context.instance, predictions, int(context.cursor or 0))
         if not records:
             return dg.SkipReason("no predictions changed")
         context.update_cursor(str(records[-1].storage_id))

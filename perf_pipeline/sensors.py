@@ -14,6 +14,7 @@ days) are the daily flow, and each of their new alerts is sent on its own.
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -40,11 +41,7 @@ def _new_partitions(
     backfills: set[str] = set()
     for key in keys:
         name = key.to_user_string()
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, after_storage_id=cursors.get(name, 0)),
-            limit=PAGE,
-            ascending=True,
-        ).records
+        records = materializations_after(context.instance, key, cursors.get(name, 0))
         first_of_run: dict[str, int] = {}
         for record in records:
             cursors[name] = max(cursors.get(name, 0), record.storage_id)
@@ -83,6 +80,18 @@ def is_backfill_run(
         return False
     earlier = instance.get_materialized_partitions(key, before_cursor=first_storage_id)
     return any((d := partition_day(p)) is not None and d > day for p in earlier)
+
+
+def materializations_after(
+    instance: dg.DagsterInstance, key: dg.AssetKey, storage_id: int
+) -> Sequence[dg.EventLogRecord]:
+    """A page of the asset's materializations after `storage_id` (a sensor's cursor), oldest
+    first, so a cursor moved to the last one never skips a partition."""
+    return instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, after_storage_id=storage_id),
+        limit=PAGE,
+        ascending=True,
+    ).records
 
 
 def partition_day(partition_key: str | None) -> dt.date | None:
@@ -244,11 +253,7 @@ def build_late_labels_sensor(model_id: str, job_name: str) -> dg.SensorDefinitio
         description=f"Recomputes {model_id}'s performance for past days when their labels arrive.",
     )
     def late_labels(context: dg.SensorEvaluationContext, storage: PipelineStorage):
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=labels_key, after_storage_id=int(context.cursor or 0)),
-            limit=PAGE,
-            ascending=True,
-        ).records
+        records = materializations_after(context.instance, labels_key, int(context.cursor or 0))
         if not records:
             return dg.SkipReason("no new labels")
         context.update_cursor(str(records[-1].storage_id))
