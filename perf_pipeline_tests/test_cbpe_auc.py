@@ -5,8 +5,9 @@ sorts; these tests compute the same estimates pair by pair in NumPy (every posit
 against every negative weight, ties counted half), on days with many tied scores, several
 segments, a NULL segment, unscored rows and a partly labelled day, so a level that merged the
 wrong rows, a window that split a tie or a group that lost its rows would show. roc_auc is
-computed in the raw scores' order: ranking by the calibrated score must not change it. pr_auc
-ranks by the calibrated score, as CBPE defines it.
+computed in the raw scores' order: ranking by the calibrated score must not change it. pr_auc is
+computed row by row in raw order, a flat step's raw ties split (the SQL's closed form per step),
+and stays close to the raw order with every tie kept.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def _day(rng: np.random.Generator, day: dt.date, n: int, labelled_share: float) 
 
 
 def _direct(score: np.ndarray, p_cal: np.ndarray) -> tuple[float, float]:
-    """Weighted AUC in raw-score order and average precision in calibrated order, from every
-    pair of rows (NaN scores left out)."""
+    """Weighted AUC in raw-score order from every pair of rows, and average precision row by
+    row (NaN scores left out)."""
     kept = ~np.isnan(score)
     s, pos = score[kept], p_cal[kept]
     neg = 1 - pos
@@ -58,24 +59,51 @@ def _direct(score: np.ndarray, p_cal: np.ndarray) -> tuple[float, float]:
     tied = s[:, None] == s[None, :]
     # Positive weight of row i meets the negative weight of row j scored below it (half if tied).
     auc = (pos[:, None] * neg[None, :] * (above + 0.5 * tied)).sum() / (pos.sum() * neg.sum())
-    # Row i, a positive of weight pos[i], sees the expected precision of the rows at or above it.
-    at_or_above = pos[None, :] >= pos[:, None]
+    return float(auc), _average_precision(s, pos)
+
+
+def _average_precision(s: np.ndarray, pos: np.ndarray) -> float:
+    """Row i, a positive of weight pos[i], sees the expected precision of the rows ranked at or
+    above it, in raw order: a calibrated level whose rows share one raw score is one tie (all
+    its rows at or above each of them); the rows of a flat step, which hold several raw scores,
+    are ranked one by one (the k-th sees the step's first k rows)."""
+    order = np.lexsort((-s, -pos))
+    s, pos = s[order], pos[order]
+    starts = np.r_[True, pos[1:] != pos[:-1]]
+    level = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    size = np.diff(np.r_[first, len(pos)])
+    one_score = np.array([s[a] == s[a + n - 1] for a, n in zip(first, size, strict=True)])
+    rows_above = first[level]
+    pos_above = np.r_[0.0, np.cumsum(pos)][rows_above]
+    k = np.arange(len(pos)) - rows_above + 1
+    k = np.where(one_score[level], size[level], k)
+    precision = (pos_above + pos * k) / (rows_above + k)
+    return float((pos * precision).sum() / pos.sum())
+
+
+def _tied_precision(score: np.ndarray, p_cal: np.ndarray) -> float:
+    """sklearn's tie handling in raw order: each row sees every row of its raw score."""
+    kept = ~np.isnan(score)
+    s, pos = score[kept], p_cal[kept]
+    at_or_above = s[None, :] >= s[:, None]
     precision = (at_or_above * pos[None, :]).sum(axis=1) / at_or_above.sum(axis=1)
-    return float(auc), float((pos * precision).sum() / pos.sum())
+    return float((pos * precision).sum() / pos.sum())
 
 
-def _expected(frame: pd.DataFrame) -> dict[tuple, tuple[float, float]]:
+def _expected(frame: pd.DataFrame) -> dict[tuple, tuple[float, float, float]]:
+    """Per group: roc_auc, pr_auc, and pr_auc with every raw tie kept."""
     frame = frame.assign(
         p_cal=np.where(frame["score"].isna(), np.nan, np.interp(frame["score"], *CURVE)),
         segment=frame["channel"].fillna(NULL_SEGMENT),
     )
     expected = {}
     for day, rows in frame.groupby("date"):
-        key = (day, ALL, ALL)
-        expected[key] = _direct(rows["score"].to_numpy(), rows["p_cal"].to_numpy())
-        for value, part in rows.groupby("segment"):
-            key = (day, "channel", value)
-            expected[key] = _direct(part["score"].to_numpy(), part["p_cal"].to_numpy())
+        groups = [((day, ALL, ALL), rows)]
+        groups += [((day, "channel", value), part) for value, part in rows.groupby("segment")]
+        for key, part in groups:
+            score, p_cal = part["score"].to_numpy(), part["p_cal"].to_numpy()
+            expected[key] = (*_direct(score, p_cal), _tied_precision(score, p_cal))
     return expected
 
 
@@ -98,9 +126,10 @@ def test_estimated_aucs_equal_the_pairwise_computation(days: pd.DataFrame) -> No
     )["value"]
     expected = _expected(days)
     assert len(expected) == 2 * 5  # overall and four channels (one NULL) on each day
-    for (day, column, value), (auc, pr_auc) in expected.items():
+    for (day, column, value), (auc, pr_auc, tied) in expected.items():
         assert estimated[(day, column, value, "roc_auc")] == pytest.approx(auc, abs=1e-12)
         assert estimated[(day, column, value, "pr_auc")] == pytest.approx(pr_auc, abs=1e-12)
+        assert estimated[(day, column, value, "pr_auc")] == pytest.approx(tied, abs=2e-3)
 
 
 def test_a_group_without_scores_has_no_estimated_auc(days: pd.DataFrame) -> None:

@@ -1,11 +1,12 @@
-"""The estimated roc_auc and pr_auc rank by the calibrated score, as NannyML's CBPE does.
+"""The estimated roc_auc and pr_auc read one level per calibrated score, as NannyML's CBPE ranks.
 
 NannyML's binary CBPE sorts the calibrated probabilities, takes the expected true and false
 positives at each distinct threshold as cumulative sums of p and 1 - p, and integrates the
-expected ROC curve with the trapezoid rule. These tests compute exactly that in NumPy (and the
-average precision from the same sums) on continuous scores through an isotonic-shaped curve,
-and compare with the SQL on the same rows; and that ranking by the calibrated levels (few: the
-curve's flat steps and the rows on its ramps) gives the roc_auc the raw order gives.
+expected ROC curve with the trapezoid rule. These tests compute exactly that in NumPy on
+continuous scores through an isotonic-shaped curve (flat steps joined by ramps) and compare with
+the SQL on the same rows; pr_auc must be the average precision of the rows in raw-score order,
+which the SQL gets from the levels by a closed form per flat step; and ranking by the calibrated
+levels must give the roc_auc the raw order gives.
 """
 
 from __future__ import annotations
@@ -50,14 +51,13 @@ def _nannyml_roc_auc(p_cal: np.ndarray) -> float:
     return float(auc(np.append(fpr, 0.0), np.append(tpr, 0.0)))
 
 
-def _average_precision(p_cal: np.ndarray) -> float:
-    """Expected average precision in calibrated order: each distinct level's expected
-    positives times the expected precision of the rows at or above it."""
-    levels, index = np.unique(-p_cal, return_inverse=True)
-    positives = np.bincount(index, weights=p_cal, minlength=len(levels))
-    rows = np.bincount(index, minlength=len(levels)).astype(float)
-    precision = np.cumsum(positives) / np.cumsum(rows)
-    return float((positives * precision).sum() / positives.sum())
+def _average_precision(score: np.ndarray, p_cal: np.ndarray) -> float:
+    """Expected average precision in raw-score order (distinct scores): each row's expected
+    positive weight times the expected precision of the rows at or above it."""
+    order = np.argsort(-score)
+    weights = p_cal[order]
+    precision = np.cumsum(weights) / np.arange(1, len(weights) + 1)
+    return float((weights * precision).sum() / weights.sum())
 
 
 def _day(rng: np.random.Generator, n: int) -> pd.DataFrame:
@@ -84,12 +84,15 @@ def estimated() -> tuple[pd.DataFrame, pd.Series]:
     return rows, values
 
 
-def test_estimated_roc_auc_is_nannymls_formula_on_calibrated_scores(estimated) -> None:
+def test_estimated_aucs_on_calibrated_levels(estimated) -> None:
+    """roc_auc is NannyML's formula over the calibrated scores; pr_auc is the raw order's
+    average precision, which the levels' closed form per flat step keeps exactly."""
     rows, values = estimated
     for segment, part in [(ALL, rows), *rows.groupby("channel")]:
         p_cal = np.interp(part["score"].to_numpy(), *CURVE)
         assert values[(segment, "roc_auc")] == pytest.approx(_nannyml_roc_auc(p_cal), abs=1e-12)
-        assert values[(segment, "pr_auc")] == pytest.approx(_average_precision(p_cal), abs=1e-12)
+        expected = _average_precision(part["score"].to_numpy(), p_cal)
+        assert values[(segment, "pr_auc")] == pytest.approx(expected, abs=1e-12)
 
 
 def test_calibrated_order_gives_the_raw_orders_roc_auc(estimated) -> None:

@@ -95,11 +95,16 @@ class ScoreLevels:
     sums: tuple[tuple[str, str], ...]
 
 
-# Binary: rows and expected positives (summed calibrated scores) at each calibrated score.
+# Binary: rows and expected positives (summed calibrated scores) at each calibrated score, and
+# whether its rows share one raw score (a tie, or a row on a ramp of the curve).
 SCORE_LEVELS: dict[Task, ScoreLevels] = {
     Task.BINARY_CLASSIFICATION: ScoreLevels(
         score="p_cal",
-        sums=(("level_rows", "CAST(count(*) AS DOUBLE)"), ("level_pos", "sum(p_cal)")),
+        sums=(
+            ("level_rows", "CAST(count(*) AS DOUBLE)"),
+            ("level_pos", "sum(p_cal)"),
+            ("level_one_score", "min(p) = max(p)"),
+        ),
     ),
 }
 
@@ -252,11 +257,10 @@ _SCORED_PREDICTED_POS = "count(p_cal) FILTER (WHERE yhat_threshold)"
 # to a few thousand levels (the flat steps and the rows between them), and their sort is cheap.
 # For roc_auc it changes nothing: within a flat step every row carries the same weights, so its
 # pairs count the same whichever raw order they had, and elsewhere the curve keeps the raw order
-# (`test_cbpe_levels.py`). pr_auc within a step becomes the step's mean precision
-# (`benchmarks/README.md` has what that costs in accuracy). Without a calibration p_cal is the
-# raw score. Both window sums share one sort. The levels of a group are distinct scores, so a
-# running ROWS frame already takes in the whole tie; it needs no search for peers, as RANGE
-# would.
+# (`test_cbpe_levels.py`). pr_auc keeps the raw order inside a step (`_EST_PR_AUC`). Without a
+# calibration p_cal is the raw score. Both window sums share one sort. The levels of a group
+# are distinct scores, so a running ROWS frame already takes in the whole tie; it needs no
+# search for peers, as RANGE would.
 _LEVEL_ORDER = "PARTITION BY {group} ORDER BY p_cal DESC ROWS UNBOUNDED PRECEDING"
 _EST_LEVEL_ROWS = (
     ("est_rows_at_or_above", f"sum(level_rows) OVER ({_LEVEL_ORDER})"),
@@ -272,11 +276,42 @@ _EST_AUC = (
     "sum((level_rows - level_pos) * (est_pos_at_or_above - level_pos / 2)) "
     "/ NULLIF(sum(level_pos) * sum(level_rows - level_pos), 0)"
 )
+
+
 # Average precision with each row's expected positive weight: sum over rows of
-# p_cal * (expected positives at or above / rows at or above), over the expected positives; the
-# rows of one level share both counts, so per level the weight is level_pos.
+# p_cal * (expected positives at or above / rows at or above), over the expected positives, the
+# rows in raw-score order (as the realized pr_auc ranks them). Ranking by the calibrated level
+# alone, each row of a flat step would get the step's mean precision: 75 % more error on the
+# benchmark's stream (`benchmarks/README.md`). A level whose rows share one raw score keeps them
+# tied: its weight level_pos meets the precision at its end. The k-th of the m rows of a flat
+# step (weight c = p_cal each, P0 expected positives and R0 rows above the step) sees precision
+# (P0 + c·k) / (R0 + k), which is the same whatever raw order the step's rows have among
+# themselves, so the step sums to c·(c·m + (P0 - c·R0)·(H(R0 + m) - H(R0))), H the harmonic
+# numbers: exactly the raw order's value when the step's raw scores are distinct; raw ties
+# inside a step are counted as if split.
+def _harmonic(n: str) -> str:
+    """H(n) = 1 + 1/2 + ... + 1/n of a whole number n >= 0: summed below 64, else its
+    asymptotic series, whose error there is below 1e-16."""
+    series = (
+        f"ln({n}) + 0.5772156649015329 + 1 / (2 * {n}) - 1 / (12 * {n} ^ 2) "
+        f"+ 1 / (120 * {n} ^ 4) - 1 / (252 * {n} ^ 6)"
+    )
+    exact = (
+        f"coalesce(list_sum(list_transform(range(1, CAST({n} AS BIGINT) + 1), lambda j: 1 / j)), 0)"
+    )
+    return f"CASE WHEN {n} < 64 THEN {exact} ELSE {series} END"
+
+
+_ROWS_ABOVE = "(est_rows_at_or_above - level_rows)"
+_POS_ABOVE = "(est_pos_at_or_above - level_pos)"
+_STEP_WEIGHT = "(level_pos / level_rows)"  # the step's p_cal
+_STEP_PRECISION_SUM = (
+    f"{_STEP_WEIGHT} * (level_pos + ({_POS_ABOVE} - {_STEP_WEIGHT} * {_ROWS_ABOVE}) "
+    f"* ({_harmonic('est_rows_at_or_above')} - {_harmonic(_ROWS_ABOVE)}))"
+)
 _EST_PR_AUC = (
-    "sum(level_pos * est_pos_at_or_above / est_rows_at_or_above) / NULLIF(sum(level_pos), 0)"
+    "sum(CASE WHEN level_one_score THEN level_pos * est_pos_at_or_above / est_rows_at_or_above "
+    f"ELSE {_STEP_PRECISION_SUM} END) / NULLIF(sum(level_pos), 0)"
 )
 # Labelled positives and negatives that carry a score: the two samples AUC compares.
 _P = "CAST(count_if(y AND p IS NOT NULL) AS DOUBLE)"
