@@ -140,79 +140,77 @@ def metric_series(
     ).df()
 
 
-def label_coverage(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
-    """`(date, coverage)`: the share of the day's predictions labelled so far."""
+def _staged_query(
+    con: duckdb.DuckDBPyConnection, source: str | None, columns: list[str], sql: str
+) -> pd.DataFrame:
+    """`sql` over a staged table (`{source}` in it), or an empty frame of `columns` when the
+    model has no such table yet: every row of the page still draws, empty."""
     import pandas as pd
 
-    if staged["performance"] is None:
-        return pd.DataFrame(columns=["date", "coverage"])
-    source = staged["performance"]
-    return con.execute(
-        f"SELECT date, max(label_coverage) AS coverage FROM {source} "
+    if source is None:
+        return pd.DataFrame(columns=columns)
+    return con.execute(sql.format(source=source)).df()
+
+
+def label_coverage(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
+    """`(date, coverage)`: the share of the day's predictions labelled so far."""
+    return _staged_query(
+        con,
+        staged["performance"],
+        ["date", "coverage"],
+        "SELECT date, max(label_coverage) AS coverage FROM {source} "
         "WHERE segment_column = '__all__' AND NOT coalesce(is_estimated, false) "
-        "GROUP BY date ORDER BY date"
-    ).df()
+        "GROUP BY date ORDER BY date",
+    )
 
 
 def daily_volume(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """`(date, rows_read, accepted, quarantined, quarantine_share, error)` of the prediction
     logs, from `ingest_log` (the ingest's own count of every row read)."""
-    import pandas as pd
-
-    if staged["ingest_log"] is None:
-        return pd.DataFrame(
-            columns=["date", "rows_read", "accepted", "quarantined", "quarantine_share", "error"]
-        )
-    source = staged["ingest_log"]
-    return con.execute(
-        f"SELECT date, sum(rows_read) AS rows_read, sum(accepted) AS accepted, "
+    return _staged_query(
+        con,
+        staged["ingest_log"],
+        ["date", "rows_read", "accepted", "quarantined", "quarantine_share", "error"],
+        "SELECT date, sum(rows_read) AS rows_read, sum(accepted) AS accepted, "
         "sum(quarantined) AS quarantined, "
         "sum(quarantined) / NULLIF(sum(rows_read), 0) AS quarantine_share, "
         "string_agg(error, '; ') AS error "
-        f"FROM {source} WHERE source = 'predictions' GROUP BY date ORDER BY date"
-    ).df()
+        "FROM {source} WHERE source = 'predictions' GROUP BY date ORDER BY date",
+    )
 
 
 def blocked_days(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """`(date, failed)`: days an error-severity expectation failed (the gate blocked them)."""
-    import pandas as pd
-
-    if staged["data_quality"] is None:
-        return pd.DataFrame(columns=["date", "failed"])
-    source = staged["data_quality"]
-    return con.execute(
-        f"SELECT date, string_agg(DISTINCT expectation, ', ' ORDER BY expectation) AS failed "
-        f"FROM {source} WHERE NOT success AND severity = 'error' "
-        "AND NOT starts_with(expectation, 'labels_') GROUP BY date ORDER BY date"
-    ).df()
+    return _staged_query(
+        con,
+        staged["data_quality"],
+        ["date", "failed"],
+        "SELECT date, string_agg(DISTINCT expectation, ', ' ORDER BY expectation) AS failed "
+        "FROM {source} WHERE NOT success AND severity = 'error' "
+        "AND NOT starts_with(expectation, 'labels_') GROUP BY date ORDER BY date",
+    )
 
 
 def drift_cells(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """Every (day, column) drift row, the dataset row included."""
-    import pandas as pd
-
-    columns = ["date", "column", "method", "statistic", "p_value", "threshold", "drifted", "psi"]
-    if staged["drift"] is None:
-        return pd.DataFrame(columns=columns)
-    source = staged["drift"]
-    return con.execute(
-        f'SELECT date, "column", method, statistic, p_value, threshold, drifted, psi '
-        f'FROM {source} ORDER BY date, "column"'
-    ).df()
+    return _staged_query(
+        con,
+        staged["drift"],
+        ["date", "column", "method", "statistic", "p_value", "threshold", "drifted", "psi"],
+        'SELECT date, "column", method, statistic, p_value, threshold, drifted, psi '
+        'FROM {source} ORDER BY date, "column"',
+    )
 
 
 def model_alerts(con: duckdb.DuckDBPyConnection, staged: Staged) -> pd.DataFrame:
     """Every alert of the model, newest first."""
-    import pandas as pd
-
-    columns = ["date", "kind", "metric_or_column", "value", "threshold", "severity", "status"]
-    if staged["alerts"] is None:
-        return pd.DataFrame(columns=[*columns, "message"])
-    source = staged["alerts"]
-    return con.execute(
-        f"SELECT {', '.join(columns)}, message FROM {source} "
-        "ORDER BY date DESC, kind, metric_or_column"
-    ).df()
+    return _staged_query(
+        con,
+        staged["alerts"],
+        ["date", "kind", "metric_or_column", "value", "threshold", "severity", "status", "message"],
+        "SELECT date, kind, metric_or_column, value, threshold, severity, status, message "
+        "FROM {source} ORDER BY date DESC, kind, metric_or_column",
+    )
 
 
 def worst_segments(
