@@ -29,7 +29,6 @@ from perf_pipeline.paths import DataPaths
 from perf_pipeline.quality.suite import (
     ERROR,
     GATE_EXPECTATIONS,
-    SCORE_SUM_COLUMN,
     ReferenceStats,
     build_suite,
     effective_severity,
@@ -38,7 +37,7 @@ from perf_pipeline.schemas import DATA_QUALITY
 from perf_pipeline.sql import quote_identifier as q
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from perf_pipeline.quality.gx_runner import ExpectationOutcome
 
 # The gate's file in each `data_quality` partition (the labels checks write their own).
 GATE_FILE = "predictions.parquet"
@@ -187,70 +186,46 @@ def _ingest_rows(model: ModelConfig, day: dt.date, entry: dict | None) -> list[d
 def assess_days(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> dict[dt.date, DayVerdict]:
-    """Judge each day from the ingest log and the accepted rows, with Great Expectations."""
+    """Judge each day from the ingest log and the accepted rows, with Great Expectations.
+
+    Great Expectations takes seconds of one core to import; it is imported on a thread while
+    this one reads the reference and the day in DuckDB and Arrow, which leave the other core
+    free.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from perf_pipeline.quality.day_frame import day_frame
     from perf_pipeline.quality.gx_runner import SuiteRunner
 
-    specs = build_suite(model, reference_stats(con, paths, model))
-    log = _ingest_log(con, paths, model, days)
-    needed = {c for s in specs for c in s.columns} | {"prediction_id"}
-    runner = SuiteRunner()
-    verdicts: dict[dt.date, DayVerdict] = {}
-    for day in days:
-        rows = _ingest_rows(model, day, log.get(day))
-        if log.get(day) and log[day]["error"] is None:
-            rows.append(_volume_row(model, day, log))
-            frame = _day_frame(con, paths, model, day, needed)
-            rows += [
-                _row(
-                    model,
-                    day,
-                    o.spec.name,
-                    o.spec.column,
-                    o.success,
-                    o.observed_value,
-                    o.unexpected_count,
-                    o.spec.severity,
-                    o.sample_values,
-                )
-                for o in runner.validate(frame, specs)
-            ]
-        verdicts[day] = DayVerdict(day, [r for r in rows if r is not None])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        runner = pool.submit(SuiteRunner)
+        specs = build_suite(model, reference_stats(con, paths, model))
+        log = _ingest_log(con, paths, model, days)
+        verdicts: dict[dt.date, DayVerdict] = {}
+        for day in days:
+            rows = _ingest_rows(model, day, log.get(day))
+            if log.get(day) and log[day]["error"] is None:
+                rows.append(_volume_row(model, day, log))
+                frame = day_frame(con, paths, model, day, specs)
+                outcomes = runner.result().validate(frame.frame, specs)
+                rows += [_outcome_row(model, day, frame.decoded(o)) for o in outcomes]
+            verdicts[day] = DayVerdict(day, [r for r in rows if r is not None])
     return verdicts
 
 
-def _day_frame(
-    con: duckdb.DuckDBPyConnection,
-    paths: DataPaths,
-    model: ModelConfig,
-    day: dt.date,
-    needed: set[str],
-) -> pd.DataFrame:
-    import pandas as pd
-
-    files = day_files(paths, "predictions", model.model_id, [day])
-    if not files:
-        return pd.DataFrame({"prediction_id": pd.Series([], dtype=str)})
-    source = read_files_sql(files)
-    sums = [c for c in model.score_columns if c != "score"]
-    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    wanted = sorted((needed | set(sums)) & present)
-    columns = ", ".join(q(c) for c in wanted)
-    frame = con.execute(f"SELECT {columns} FROM {source}").df()
-    if sums:
-        frame[SCORE_SUM_COLUMN] = frame[sums].sum(axis=1, min_count=1)
-    return _compact(frame, needed)
-
-
-def _compact(frame: pd.DataFrame, needed: set[str]) -> pd.DataFrame:
-    """Only the columns the suite reads, text as pandas categories.
-
-    Great Expectations' pandas engine is many times slower on object columns than on
-    categoricals (a 1M-row day: ~25 s against under 2 s for the whole suite); the values and
-    therefore the results are the same.
-    """
-    frame = frame[[c for c in frame.columns if c in needed]]
-    text = [c for c in frame.columns if frame[c].dtype == object]
-    return frame.astype(dict.fromkeys(text, "category")) if text else frame
+def _outcome_row(model: ModelConfig, day: dt.date, outcome: ExpectationOutcome) -> dict:
+    spec = outcome.spec
+    return _row(
+        model,
+        day,
+        spec.name,
+        spec.column,
+        outcome.success,
+        outcome.observed_value,
+        outcome.unexpected_count,
+        spec.severity,
+        outcome.sample_values,
+    )
 
 
 def quality_alerts(model: ModelConfig, verdicts: dict[dt.date, DayVerdict]) -> list[Alert]:
