@@ -33,6 +33,10 @@ REFERENCE_ROWS = 5000
 # beside production's `v3`, its own rows ids `<production id>#v4` (the gate's pairing key).
 SHADOW_VERSION = "v4"
 SHADOW_DAYS = range(53, 60)
+# The `fraud_decay` incident (see `_fraud_ring`): the days a card-testing ring is active and the
+# share of each day's transactions it makes.
+FRAUD_RING_DAYS = range(44, 53)
+FRAUD_RING_SHARE = 0.6
 
 
 def day(n: int) -> dt.date:
@@ -45,6 +49,11 @@ class Incident:
 
     `must_alert` are the days an alert of `alert_kind` has to be raised; `may_alert` widens the
     window where an alert is acceptable (a gradual drift crosses its threshold somewhere inside).
+    `also_may` are other kinds the fault may raise inside its window (a fraud ring is also an
+    input change, so `drift` may fire beside `performance`). `before_labels` is the kind that
+    must fire on the `must_alert` days when the pipeline runs before the labels land
+    (`estimated_performance`); once the days' labels are in and final they settle it, so a run
+    with every label raises only the realized kind.
     """
 
     name: str
@@ -55,6 +64,13 @@ class Incident:
     must_alert: tuple[dt.date, ...]
     description: str
     quarantined: dict[str, int] | None = None
+    also_may: tuple[str, ...] = ()
+    before_labels: str | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Every alert kind the incident may raise inside `may_alert` with its labels in."""
+        return ((self.alert_kind,) if self.alert_kind else ()) + self.also_may
 
     @property
     def may_alert(self) -> tuple[dt.date, ...]:
@@ -156,8 +172,13 @@ INCIDENTS: tuple[Incident, ...] = (
         last_day=day(52),
         alert_kind="performance",
         must_alert=_days(44, 52),
-        description="a new fraud pattern the features do not capture: roc_auc falls from about "
-        "0.88 to about 0.65 while the inputs look normal",
+        description="a card-testing ring: about 60 % of each day's transactions come from it "
+        "(small repeated amounts at high-risk merchants from prepaid cards), scored where the "
+        "model is unsure, and its fraud follows what the features partly miss (taken-over older "
+        "accounts, the card batch tested): roc_auc falls from about 0.88 to about 0.62, the "
+        "estimate to about 0.77 before any label",
+        also_may=("drift",),
+        before_labels="estimated_performance",
     ),
 )
 
@@ -208,7 +229,15 @@ models:
 # ---------------------------------------------------------------------------- card_fraud
 
 
-def _fraud_rows(rng: np.random.Generator, n: int, shift: float, decay: bool) -> pd.DataFrame:
+def _fraud_rows(
+    rng: np.random.Generator, n: int, shift: float, ring_day: int | None = None
+) -> pd.DataFrame:
+    """n transactions scored by card_fraud's model, with their true labels.
+
+    On a day of `FRAUD_RING_DAYS` (`ring_day`) a share of them is the card-testing ring's
+    (`_fraud_ring`), drawn from the ring's own generator after `rng` drew the usual rows, so
+    `rng` makes the same draws whatever the day and the rest of the sample stays as it is.
+    """
     amount = rng.lognormal(3.5 + 0.9 * shift, 0.9, n)
     account_age = rng.gamma(2.0, 180.0, n)
     merchant_risk = np.clip(rng.beta(2, 5, n) + shift * 0.16, 0, 1)
@@ -216,24 +245,13 @@ def _fraud_rows(rng: np.random.Generator, n: int, shift: float, decay: bool) -> 
     channel = rng.choice(["web", "app", "pos"], n, p=[0.45, 0.35, 0.20])
     card_type = rng.choice(["debit", "credit", "prepaid"], n, p=[0.55, 0.38, 0.07])
     age_band = rng.choice(["18-25", "26-40", "41-60", "60+"], n, p=[0.18, 0.40, 0.30, 0.12])
-    linear = (
-        0.75 * (np.log(amount) - 3.5) / 0.9
-        + 3.2 * (merchant_risk - 0.29)
-        - 0.5 * (account_age - 360) / 255
-        + 0.45 * (np.log(distance) - 2.0) / 0.9
-    )
-    seen = (
-        -4.8
-        + 1.8 * linear
-        + np.where(channel == "web", 0.4, 0.0)
-        + np.where(card_type == "prepaid", 0.6, 0.0)
-    )
+    seen = _model_logit(amount, account_age, merchant_risk, distance, channel, card_type)
     # The model sees `seen` with estimation noise; the world adds what no feature captures.
-    hidden = rng.normal(0, 1.8 if decay else 0.3, n)
-    true_logit = (0.3 if decay else 1.0) * seen + hidden + (-1.6 if decay else 0.0)
+    hidden = rng.normal(0, 0.3, n)
+    true_logit = seen + hidden
     label = (rng.random(n) < 1 / (1 + np.exp(-true_logit))).astype(int)
     score = 1 / (1 + np.exp(-(seen + rng.normal(0, 0.35, n))))
-    return pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "amount": amount.round(2),
             "account_age_days": account_age.round(0),
@@ -246,6 +264,73 @@ def _fraud_rows(rng: np.random.Generator, n: int, shift: float, decay: bool) -> 
             "label": label,
         }
     )
+    return rows if ring_day is None else _fraud_ring(rows, ring_day)
+
+
+def _model_logit(
+    amount: np.ndarray,
+    account_age: np.ndarray,
+    merchant_risk: np.ndarray,
+    distance: np.ndarray,
+    channel: np.ndarray,
+    card_type: np.ndarray,
+) -> np.ndarray:
+    """What card_fraud's model makes of a transaction (its logit before estimation noise)."""
+    linear = (
+        0.75 * (np.log(amount) - 3.5) / 0.9
+        + 3.2 * (merchant_risk - 0.29)
+        - 0.5 * (account_age - 360) / 255
+        + 0.45 * (np.log(distance) - 2.0) / 0.9
+    )
+    return (
+        -4.8
+        + 1.8 * linear
+        + np.where(channel == "web", 0.4, 0.0)
+        + np.where(card_type == "prepaid", 0.6, 0.0)
+    )
+
+
+def _fraud_ring(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Day n of `fraud_decay`: a card-testing ring takes over `FRAUD_RING_SHARE` of the rows.
+
+    Its transactions look alike (a few small repeated amounts, high-risk merchants, prepaid
+    cards on the web, short distances), so the unchanged model scores them all near its
+    decision threshold, where it is unsure: a covariate shift that confidence-based estimation
+    sees (the estimated roc_auc falls). Which of them are fraud the features only partly say:
+    the ring works through taken-over, established accounts, which the model reads as safer
+    (older accounts score lower), and through the card batch it tests, which no feature holds.
+    So the realized roc_auc falls further than the estimate. Its own generator: the sample's
+    other draws are unchanged.
+    """
+    rng = np.random.default_rng([SAMPLE_SEED, 44, n])
+    member = np.flatnonzero(rng.random(len(rows)) < FRAUD_RING_SHARE)
+    k = len(member)
+    ring = pd.DataFrame(
+        {
+            "amount": rng.choice([9.99, 10.0, 12.5], k),
+            "account_age_days": rng.gamma(25.0, 10.0, k).round(0),  # mean 250, sd 50
+            "merchant_risk": np.clip(rng.normal(0.82, 0.02, k), 0, 1).round(4),
+            "distance_km": rng.lognormal(3.2, 0.1, k).round(2),
+            "channel": rng.choice(["web", "app"], k, p=[0.95, 0.05]),
+            "card_type": rng.choice(["debit", "credit", "prepaid"], k, p=[0.05, 0.05, 0.9]),
+        }
+    )
+    seen = _model_logit(
+        ring["amount"].to_numpy(),
+        ring["account_age_days"].to_numpy(),
+        ring["merchant_risk"].to_numpy(),
+        ring["distance_km"].to_numpy(),
+        ring["channel"].to_numpy(),
+        ring["card_type"].to_numpy(),
+    )
+    ring["score"] = (1 / (1 + np.exp(-(seen + rng.normal(0, 0.35, k))))).round(6)
+    account_age = (ring["account_age_days"].to_numpy() - 250.0) / 50.0
+    fraud_logit = -2.2 + 2.0 * account_age + rng.normal(0, 0.5, k)
+    ring["label"] = (rng.random(k) < 1 / (1 + np.exp(-fraud_logit))).astype(int)
+    out = rows.copy()
+    for column in ring.columns:
+        out.loc[member, column] = ring[column].to_numpy()
+    return out
 
 
 def _fraud_shift(n: int) -> float:
@@ -406,7 +491,7 @@ def write_sample(root: Path, days: int = SAMPLE_DAYS, seed: int = SAMPLE_SEED) -
     rng = np.random.default_rng(seed)
     last = day(days - 1)
 
-    fraud_ref = _fraud_rows(rng, REFERENCE_ROWS, 0.0, decay=False)
+    fraud_ref = _fraud_rows(rng, REFERENCE_ROWS, 0.0)
     _stamp(rng, fraud_ref, "card_fraud", SAMPLE_START - dt.timedelta(days=30))
     fraud_ref["prediction"] = (fraud_ref["score"] >= 0.3).astype(int)
     _write_parquet(fraud_ref, paths.landing_reference("card_fraud") / "validation.parquet")
@@ -417,7 +502,7 @@ def write_sample(root: Path, days: int = SAMPLE_DAYS, seed: int = SAMPLE_SEED) -
     for n in range(days):
         on = day(n)
         rows = ROWS_PER_DAY + int(rng.integers(-200, 200))
-        fraud = _fraud_rows(rng, rows, _fraud_shift(n), decay=44 <= n <= 52)
+        fraud = _fraud_rows(rng, rows, _fraud_shift(n), n if n in FRAUD_RING_DAYS else None)
         _stamp(rng, fraud, "card_fraud", on)
         fraud["prediction"] = (fraud["score"] >= 0.3).astype(int)
         if n == 40:

@@ -98,8 +98,8 @@ def test_alerts_only_inside_incident_windows(pipeline) -> None:
     """Clean days raise nothing; an incident raises only its own kind, inside its window."""
     allowed: dict[tuple[str, str], set[dt.date]] = defaultdict(set)
     for incident in INCIDENTS:
-        if incident.alert_kind:
-            allowed[(incident.model_id, incident.alert_kind)] |= set(incident.may_alert)
+        for kind in incident.kinds:
+            allowed[(incident.model_id, kind)] |= set(incident.may_alert)
     alerts = _alerts(pipeline)
     stray = [
         (row.model_id, row.kind, row.date, row.message)

@@ -93,8 +93,8 @@ def _classifier_rows(
     """A binary classifier's rows. Without `hidden_sd` the scores are calibrated (label ~
     Bernoulli(score)); `pull` < 1 squeezes them towards 0.5, where the model is unsure, and the
     labels follow (a covariate shift). With `hidden_sd` the scores look as always but the labels
-    depend mostly on a factor the model never sees (concept drift, as the sample's
-    `fraud_decay`)."""
+    depend mostly on a factor the model never sees (concept drift, as the part of the sample's
+    `fraud_decay` that no estimate can see)."""
     raw = np.clip(rng.random(n), 1e-4, 1 - 1e-4)
     score = 0.5 + pull * (raw - 0.5)
     probability = score
