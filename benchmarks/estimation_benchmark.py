@@ -4,20 +4,21 @@
    the performance step (`compute_performance` over a DuckDB view of it) timed four ways, each
    the median of `--repeats` runs taken in turn (one run of each per round, so a busy machine
    weighs on all alike): without any estimate (the registry's `estimate_sql` removed), with the
-   estimates on raw scores, with CBPE (scores calibrated through the stored isotonic curve,
-   intervals from the reference's sampling error), and with CBPE as it was before its roc_auc
-   and pr_auc read score levels (their window helpers over every wide row, `_ROW_WINDOWS`).
-   Twice: continuous scores (about one level per row) and the same scores rounded to 3
-   decimals (ties, as logged scores often have). The calibration is fitted once beforehand,
-   as the pipeline does on first use of a reference.
+   estimates on raw scores, with CBPE as it was before (roc_auc and pr_auc over one level per
+   distinct raw score, `_RAW_LEVELS`), and with CBPE as it is (scores calibrated through the
+   stored isotonic curve, both AUCs over one level per distinct calibrated score, intervals
+   from the reference's sampling error). Twice: continuous scores (about one level per row)
+   and the same scores rounded to 3 decimals (ties, as logged scores often have). The
+   calibration is fitted once beforehand, as the pipeline does on first use of a reference.
 2. Accuracy: a 30-day stream of 5,000 rows a day whose scores are mis-calibrated (score =
    p³ for the true probability p), reference of 20,000 rows; mean absolute error of each
-   estimate against the realized metric (scikit-learn on the withheld labels), CBPE beside the
-   raw-score estimate it replaces, and the share of days whose realized value falls inside the
-   CBPE interval.
+   estimate against the realized metric (scikit-learn on the withheld labels): the raw-score
+   estimate, CBPE before (AUCs ranked by raw score) and CBPE now, and the share of days whose
+   realized value falls inside the CBPE interval.
 3. Regression (direct loss estimation): the loss models' fit, the performance step and DLE per
-   day on N rows, and DLE's error against a constant-error baseline on heteroscedastic streams
-   (`dle_benchmark.py` beside this file, which also runs alone; `--no-regression` skips it).
+   day on N rows, before and after, and DLE's error against a constant-error baseline on
+   heteroscedastic streams (`dle_benchmark.py` beside this file, which also runs alone;
+   `--no-regression` skips it).
 
     python benchmarks/estimation_benchmark.py --rows 1000000 --repeats 5
 """
@@ -25,10 +26,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,59 +72,55 @@ def _calibration(con: duckdb.DuckDBPyConnection, rng: np.random.Generator) -> Da
     return DayCalibration(curves=curves, se_units=fitted["se_units"])
 
 
-# The estimated roc_auc and pr_auc as they were computed before the score levels: window
-# helpers over every row of the group (the wide `ranked` relation), ties through rank().
-_ROW_ORDER = "PARTITION BY {group} ORDER BY p DESC NULLS LAST"
-_ROW_WINDOWS = (
-    ("est_rows_at_or_above", f"count(p) OVER ({_ROW_ORDER})"),
-    ("est_pos_at_or_above", f"sum(p_cal) OVER ({_ROW_ORDER})"),
-    ("est_ties", f"count(p) OVER ({_ROW_ORDER}) - rank() OVER ({_ROW_ORDER}) + 1"),
+# CBPE as it was before: roc_auc and pr_auc over one level per distinct raw score `p`.
+_RAW_LEVELS = replace(registry.SCORE_LEVELS[Task.BINARY_CLASSIFICATION], score="p")
+_RAW_LEVEL_ROWS = tuple(
+    (name, sql.replace("ORDER BY p_cal", "ORDER BY p")) for name, sql in registry._EST_LEVEL_ROWS
 )
-_ROW_ESTIMATES = {
-    "roc_auc": "sum((1 - p_cal) * (2 * est_pos_at_or_above - est_ties * p_cal) / 2) "
-    "FILTER (WHERE p IS NOT NULL) / NULLIF(sum(p_cal) * sum(1 - p_cal), 0)",
-    "pr_auc": "sum(p_cal * est_pos_at_or_above / est_rows_at_or_above) "
-    "FILTER (WHERE p IS NOT NULL) / NULLIF(sum(p_cal), 0)",
-}
+Variant = tuple[tuple, registry.ScoreLevels, dict | None]
 
 
-def _variants(calibration: DayCalibration) -> dict[str, tuple[tuple, dict | None]]:
-    """Name -> (the binary registry entries to run with, the calibrations)."""
-    current = registry.METRICS[Task.BINARY_CLASSIFICATION]
-    over_rows = tuple(
-        replace(
-            m,
-            estimate_sql=_ROW_ESTIMATES[m.name],
-            estimate_row_sql=_ROW_WINDOWS,
-            estimate_over="rows",
-        )
-        if m.name in _ROW_ESTIMATES
-        else m
-        for m in current
+def _raw_level_entries() -> tuple:
+    return tuple(
+        replace(m, estimate_row_sql=_RAW_LEVEL_ROWS) if m.estimate_over == "score_levels" else m
+        for m in registry.METRICS[Task.BINARY_CLASSIFICATION]
     )
+
+
+def _variants(calibration: DayCalibration) -> dict[str, Variant]:
+    """Name -> (the binary registry entries, the score levels, the calibrations)."""
+    current = registry.METRICS[Task.BINARY_CLASSIFICATION]
+    levels = registry.SCORE_LEVELS[Task.BINARY_CLASSIFICATION]
     calibrated = {None: calibration}
     return {
-        "no estimates": (tuple(replace(m, estimate_sql=None) for m in current), None),
-        "raw-score estimates": (current, None),
-        "CBPE, AUCs over rows": (over_rows, calibrated),
-        "CBPE": (current, calibrated),
+        "no estimates": (tuple(replace(m, estimate_sql=None) for m in current), levels, None),
+        "raw-score estimates": (current, levels, None),
+        "CBPE, raw-score levels": (_raw_level_entries(), _RAW_LEVELS, calibrated),
+        "CBPE": (current, levels, calibrated),
     }
 
 
-def _interleaved(con, variants: dict, repeats: int) -> dict[str, list[float]]:
-    """Each variant once per round, `repeats` rounds; the registry is restored afterwards."""
+@contextlib.contextmanager
+def _registry(entries: tuple, levels: registry.ScoreLevels) -> Iterator[None]:
+    """The binary registry entries and score levels swapped in, restored afterwards."""
     task = Task.BINARY_CLASSIFICATION
-    original = registry.METRICS[task]
-    times: dict[str, list[float]] = {name: [] for name in variants}
+    original = registry.METRICS[task], registry.SCORE_LEVELS[task]
+    registry.METRICS[task], registry.SCORE_LEVELS[task] = entries, levels
     try:
-        for _ in range(repeats):
-            for name, (entries, calibrations) in variants.items():
-                registry.METRICS[task] = entries
+        yield
+    finally:
+        registry.METRICS[task], registry.SCORE_LEVELS[task] = original
+
+
+def _interleaved(con, variants: dict[str, Variant], repeats: int) -> dict[str, list[float]]:
+    """Each variant once per round, `repeats` rounds."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, (entries, levels, calibrations) in variants.items():
+            with _registry(entries, levels):
                 start = time.perf_counter()
                 compute_performance(con, MODEL, "day", calibrations)
                 times[name].append(time.perf_counter() - start)
-    finally:
-        registry.METRICS[task] = original
     return times
 
 
@@ -150,7 +149,7 @@ def cost(rows: int, repeats: int) -> None:
                 f"(min {min(runs):.3f}, max {max(runs):.3f})"
             )
         base = statistics.median(times["no estimates"])
-        for name in ("CBPE, AUCs over rows", "CBPE"):
+        for name in ("CBPE, raw-score levels", "CBPE"):
             extra = statistics.median(times[name]) - base
             print(f"  {name} beyond the step without estimates: {extra:.3f} s")
 
@@ -192,10 +191,10 @@ def accuracy(days: int, rows: int) -> None:
         parts.append(part)
     stream = pd.concat(parts, ignore_index=True)
     con.register("day", stream.assign(label=None))
-    outputs = {
-        "raw": compute_performance(con, MODEL, "day", None),
-        "cbpe": compute_performance(con, MODEL, "day", {None: calibration}),
-    }
+    outputs = {"raw": compute_performance(con, MODEL, "day", None)}
+    with _registry(_raw_level_entries(), _RAW_LEVELS):
+        outputs["cbpe_before"] = compute_performance(con, MODEL, "day", {None: calibration})
+    outputs["cbpe"] = compute_performance(con, MODEL, "day", {None: calibration})
     records = []
     for day, part in stream.groupby("date"):
         for metric, realized in _realized(part).items():
@@ -211,7 +210,8 @@ def accuracy(days: int, rows: int) -> None:
                 if name == "cbpe":
                     record["inside"] = row["ci_low"] <= realized <= row["ci_high"]
             records.append(record)
-    table = pd.DataFrame(records).groupby("metric")[["raw", "cbpe", "inside"]].mean()
+    columns = ["raw", "cbpe_before", "cbpe", "inside"]
+    table = pd.DataFrame(records).groupby("metric")[columns].mean()
     table["raw / cbpe"] = table["raw"] / table["cbpe"]
     print(f"\n{days} days x {rows:,} rows, score = p**3; mean absolute error vs realized")
     print(table.loc[list(METRICS)].round(4).to_string())

@@ -13,7 +13,9 @@ segment group, metric) for mae, mse and rmse, over every prediction of the group
 (`n` = the group's rows; `label_coverage` its labelled share), on every day, so a day with part of
 its labels has realized and estimated rows side by side. Groups are those of the realized rows:
 `__all__` and each value of the segments and protected attributes (NULL as `__null__`).
-No rows at all when the reference has fewer than `MIN_REFERENCE_ROWS` labelled rows.
+No rows at all when the reference has fewer than `MIN_REFERENCE_ROWS` labelled rows. A day of
+more than 200,000 rows is predicted on a sample stratified by group, its error added to the
+interval (`dle_sampling`); `n` and `label_coverage` still count every row.
 """
 
 from __future__ import annotations
