@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from perf_pipeline import cli_gate
+from perf_pipeline import cli_gate, cli_sql
 from perf_pipeline.paths import DATA_ROOT_ENV, DataPaths, DataRootError, resolve_data_root
 
 
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", help=f"data root (default: ${DATA_ROOT_ENV} or ./data)")
     sub = parser.add_subparsers(dest="command", required=True)
     cli_gate.add_parser(sub)
+    cli_sql.add_parser(sub)
     demo = sub.add_parser("demo", help="write the sample data if absent, backfill it, summarize")
     demo.add_argument("--fresh", action="store_true", help="rewrite the sample landing zone first")
     backfill = sub.add_parser(
@@ -207,6 +208,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     os.environ[DATA_ROOT_ENV] = str(paths.root)
     if args.command == "gate":
         return cli_gate.run(args, paths)
+    if args.command == "sql":
+        return cli_sql.run(args, paths)
     if args.command == "demo":
         return _demo(paths, args.fresh)
     if args.command == "backfill":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from perf_pipeline.object_store import is_remote, upload_folder
 from perf_pipeline.paths import DataPaths
 
 SAMPLE_START = dt.date(2026, 9, 1)
@@ -484,7 +486,16 @@ def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_sample(root: Path, days: int = SAMPLE_DAYS, seed: int = SAMPLE_SEED) -> DataPaths:
-    """Write the models file and the landing zone under `root` (overwriting the sample's files)."""
+    """Write the models file and the landing zone under `root` (overwriting the sample's files).
+
+    An `s3://` root gets the very files a local root gets: written to a local folder first, then
+    uploaded one object each (appending to an object would mean rewriting it per delivery).
+    """
+    if is_remote(root):
+        with tempfile.TemporaryDirectory(prefix="perf_pipeline_sample_") as local:
+            write_sample(Path(local), days, seed)
+            upload_folder(Path(local), root)
+        return DataPaths(root)
     paths = DataPaths(root)
     root.mkdir(parents=True, exist_ok=True)
     paths.models_file.write_text(MODELS_YAML, encoding="utf-8")
