@@ -164,3 +164,15 @@ def test_the_added_error_has_the_right_size(loss_model: LossModel) -> None:
         scores.append((row["value"] - full["mae"]) / _sampling_sd(row, loss_model))
     assert 0.7 < float(np.std(scores)) < 1.35
     assert abs(float(np.mean(scores))) < 0.5
+
+
+def test_rows_without_prediction_ids_are_all_predicted(
+    day: pd.DataFrame, loss_model: LossModel
+) -> None:
+    """No id to draw the same rows by on a re-run: the whole day, exactly, unsampled."""
+    without_ids = day.drop(columns="prediction_id")
+    estimated = _estimate(without_ids, loss_model, SMALL_SAMPLE, [DAY])
+    for segment, full in _full_means(day, loss_model).iterrows():
+        row = estimated.loc[(DAY, segment, "mae")]
+        assert row["value"] == pytest.approx(full["mae"], rel=1e-12)
+        assert _sampling_sd(row, loss_model) < 1e-6  # rounding of the interval only

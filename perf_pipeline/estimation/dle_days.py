@@ -235,7 +235,8 @@ def _day_rows(
     )
     rows = f"(SELECT *, {marked} {_days_filter(scored, days)}) AS r"
     day_rows = counts.loc[counts["segment_rank"] == 0, "n"]
-    if day_rows.empty or int(day_rows.max()) <= sampling.predict_rows:
+    # Without prediction ids no row can be drawn the same way twice: every row is predicted.
+    if not has_ids or day_rows.empty or int(day_rows.max()) <= sampling.predict_rows:
         return con.sql(f"SELECT {encoded}, 1.0 AS pi FROM {rows}").to_arrow_table()
     name = f"_dle_counts_{uuid.uuid4().hex}"
     joins, pi = inclusion_sql(name, segments, sampling)

@@ -12,7 +12,7 @@ predicted on a sample, stratified by segment, and that sampling error is added t
   about `PREDICT_ROWS` rows, and each of its groups at least `MIN_GROUP_ROWS`.
 - A row is kept when a hash of its prediction id, read as a number in [0, 1), is below π: the
   same rows on every run (the estimate of a re-run day does not move), independent of the
-  features. Rows without a `prediction_id` column are all kept.
+  features. A relation without a `prediction_id` column is predicted whole.
 - A group's estimate is the Hájek mean Σ L/π / Σ 1/π over its kept rows, and the variance that
   adds (Poisson sampling, linearized) is Σ (1 - π)/π² (L - mean)² / N², N the group's rows:
   zero when every row is kept. rmse takes the delta method, var(mse) / (4 mse).
