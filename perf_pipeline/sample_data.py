@@ -296,7 +296,7 @@ def _fraud_ring(rows: pd.DataFrame, n: int) -> pd.DataFrame:
     """Day n of `fraud_decay`: a card-testing ring takes over `FRAUD_RING_SHARE` of the rows.
 
     Its transactions look alike (a few small repeated amounts, high-risk merchants, prepaid
-    cards on the web, short distances), so the unchanged model scores them all near its
+    cards on the web, one narrow band of distances), so the unchanged model scores them near its
     decision threshold, where it is unsure: a covariate shift that confidence-based estimation
     sees (the estimated roc_auc falls). Which of them are fraud the features only partly say:
     the ring works through taken-over, established accounts, which the model reads as safer
@@ -326,8 +326,9 @@ def _fraud_ring(rows: pd.DataFrame, n: int) -> pd.DataFrame:
         ring["card_type"].to_numpy(),
     )
     ring["score"] = (1 / (1 + np.exp(-(seen + rng.normal(0, 0.35, k))))).round(6)
-    account_age = (ring["account_age_days"].to_numpy() - 250.0) / 50.0
-    fraud_logit = -2.2 + 2.0 * account_age + rng.normal(0, 0.5, k)
+    # Standard deviations above the ring's mean account age: the older, the likelier taken over.
+    established = (ring["account_age_days"].to_numpy() - 250.0) / 50.0
+    fraud_logit = -2.2 + 2.0 * established + rng.normal(0, 0.5, k)
     ring["label"] = (rng.random(k) < 1 / (1 + np.exp(-fraud_logit))).astype(int)
     out = rows.copy()
     for column in ring.columns:
