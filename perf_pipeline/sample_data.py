@@ -204,6 +204,7 @@ models:
     thresholds:
       roc_auc: {{min: 0.78, max_drop: 0.08}}
       drift_share: {{max: 0.5}}
+    shadow_versions: [v4]                  # logged for the gate, not in the daily tables
     gate:                                  # perf-pipeline gate --model card_fraud --candidate v4
       metrics:
         roc_auc: {{max_worse: 0.005, confidence: 0.95}}

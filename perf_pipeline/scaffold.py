@@ -94,6 +94,7 @@ gate:                                # release gate (README, "Release gate"); no
   fairness_gaps_not_wider: false
   max_score_drift: null              # or {method: wasserstein, threshold: 0.5}
   min_labelled_rows: 500             # fewer labelled rows: exit 2
+shadow_versions: []                  # versions logged in shadow (the gate): kept out of tables
 owners: []                           # e.g. [team:fraud, alice@example.com]
 tags: {}                             # e.g. {tier: gold}
 quality:

@@ -321,6 +321,12 @@ class ModelConfig(_Strict):
     lifecycle: AlertLifecycleSettings = Field(default_factory=AlertLifecycleSettings)
     owners: Owners = Field(default_factory=list)  # on every asset (team:x or e-mail)
     tags: Tags = Field(default_factory=dict)  # Dagster asset tags of every asset
+    shadow_versions: list[str] = Field(
+        default_factory=list,
+        description="Model versions logged in shadow beside production (for the release gate): "
+        "their rows stay in `predictions` but are left out of performance, drift, label lag "
+        "and a trailing reference, which measure the production model alone.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -350,6 +356,21 @@ class ModelConfig(_Strict):
     def _classes_not_boolean(cls, value: object) -> object:
         if isinstance(value, list) and any(isinstance(v, bool) for v in value):
             raise ValueError(_BOOLEAN_VALUE)
+        return value
+
+    @field_validator("shadow_versions", mode="before")
+    @classmethod
+    def _shadow_version_names(cls, value: object) -> object:
+        """A lone name (`shadow_versions: v4`) or a YAML number (`[4]`, `[1.10]` read as 1.1)
+        would silently match no logged `model_version`; ask for a list of text names instead."""
+        if not isinstance(value, list):
+            raise ValueError(f"'shadow_versions' must be a list of version names, not {value!r}")
+        bad = [v for v in value if not isinstance(v, str) or not v.strip()]
+        if bad:
+            raise ValueError(
+                f"'shadow_versions' entries must be non-empty version names as text "
+                f"(quote a number: ['4']), not {bad}"
+            )
         return value
 
     @field_validator("model_id")

@@ -21,12 +21,12 @@ from perf_pipeline.drift import (
 from perf_pipeline.lake import (
     day_files,
     has_files,
-    read_files_sql,
     read_table_sql,
     write_frame_partitions,
 )
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import DRIFT
+from perf_pipeline.tables.serving import production_rows_sql
 
 _REFERENCE_VIEW = "_drift_reference"
 _CURRENT_VIEW = "_drift_current"
@@ -66,7 +66,7 @@ def compute_days(
             files = day_files(paths, "predictions", model.model_id, window)
             if not files or not _day_view(con, paths, model, [day]):
                 continue
-            _view(con, _REFERENCE_VIEW, read_files_sql(files))
+            _view(con, _REFERENCE_VIEW, production_rows_sql(files, model))
             if not _has_rows(con, _REFERENCE_VIEW):
                 continue
             frames.append(compute_drift_sql(con, model, _REFERENCE_VIEW, _CURRENT_VIEW, kind))
@@ -86,11 +86,12 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, source: str) -> None:
 def _day_view(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> bool:
-    """Point the current view at the days' prediction files; False when there are none."""
+    """Point the current view at production's rows of the days' prediction files (no shadow
+    version's); False when there are no files."""
     files = day_files(paths, "predictions", model.model_id, days)
     if not files:
         return False
-    _view(con, _CURRENT_VIEW, read_files_sql(files))
+    _view(con, _CURRENT_VIEW, production_rows_sql(files, model))
     return True
 
 

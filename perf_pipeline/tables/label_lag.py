@@ -38,6 +38,7 @@ from perf_pipeline.lake import (
 )
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_literal
+from perf_pipeline.tables.serving import production_rows_sql
 
 TABLE = "label_lag"
 WINDOWS = (1, 7, 14, 30)
@@ -93,9 +94,10 @@ def affected_days(
 def _stage_delays(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> None:
-    """`_label_delays(date, delay)`: one row per accepted prediction of `days`, delay NULL
-    when unlabelled. Labels are matched on (prediction id, prediction day)."""
-    predictions = read_files_sql(day_files(paths, "predictions", model.model_id, days))
+    """`_label_delays(date, delay)`: one row per accepted production prediction of `days`
+    (a shadow version's rows are not what users wait labels for), delay NULL when unlabelled.
+    Labels are matched on (prediction id, prediction day)."""
+    predictions = production_rows_sql(day_files(paths, "predictions", model.model_id, days), model)
     listed = ", ".join(_date_sql(d) for d in days)
     if has_files(paths, "labels", model.model_id):
         firsts = (

@@ -21,6 +21,7 @@ from perf_pipeline.metrics.performance import COLUMNS, compute_performance
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import PERFORMANCE
 from perf_pipeline.sql import quote_literal
+from perf_pipeline.tables.serving import production_rows_sql
 
 # `predicted_from` is an addition to the table (README, contract notes); declared here until the
 # shared schema lists it, so every partition is written with it whatever pandas inferred.
@@ -50,14 +51,17 @@ def compute_days(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> pd.DataFrame:
     """Performance rows of `days`: realized where labels arrived, and estimated for every
-    group (the registry's estimates for classifiers, `_ESTIMATORS` rows for other tasks)."""
+    group (the registry's estimates for classifiers, `_ESTIMATORS` rows for other tasks).
+
+    Production's rows only: a shadow version's rows would make the day a mixture of two models
+    (`scored` feeds the realized and the estimated rows alike)."""
     files = day_files(paths, "predictions", model.model_id, days)
     if not files:
         return pd.DataFrame(columns=COLUMNS)
     _latest_labels(con, paths, model)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW scored AS "
-        f"SELECT p.*, l.label FROM {read_files_sql(files)} AS p "
+        f"SELECT p.*, l.label FROM {production_rows_sql(files, model)} AS p "
         "LEFT JOIN latest_labels AS l USING (prediction_id)"
     )
     from perf_pipeline.estimation.cbpe import day_calibrations

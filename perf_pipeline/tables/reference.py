@@ -17,9 +17,10 @@ from perf_pipeline.ingest.landing import DayLoad
 from perf_pipeline.ingest.listing import landing_files
 from perf_pipeline.ingest.readers import UnreadableFileError, read_as_text
 from perf_pipeline.ingest.rules import canonical_class
-from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql, write_single
+from perf_pipeline.lake import day_files, has_files, read_table_sql, write_single
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
+from perf_pipeline.tables.serving import production_rows_sql
 
 
 def _typed(model: ModelConfig, present: set[str]) -> str:
@@ -90,7 +91,8 @@ def materialize_reference(
 def reference_frame(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, day: dt.date | None = None
 ) -> pd.DataFrame | None:
-    """The rows a day is compared with: the stored file, or the trailing window before `day`."""
+    """The rows a day is compared with: the stored file, or production's rows of the trailing
+    window before `day`."""
     if model.reference.source == "file":
         if not has_files(paths, "reference", model.model_id):
             return None
@@ -103,4 +105,4 @@ def reference_frame(
     files = day_files(paths, "predictions", model.model_id, window)
     if not files:
         return None
-    return con.execute(f"SELECT * FROM {read_files_sql(files)}").df()
+    return con.execute(f"SELECT * FROM {production_rows_sql(files, model)}").df()
