@@ -187,7 +187,7 @@ def test_shadow_versions_must_be_a_list_of_names(tmp_path: Path, value: str) -> 
         load_models(file)
 
 
-def test_shadow_versions_default_to_none_and_load_as_names(tmp_path: Path) -> None:
+def test_shadow_versions_default_to_empty_and_load_as_names(tmp_path: Path) -> None:
     file = tmp_path / "models.yaml"
     file.write_text(_entry("[v4, '5']"), encoding="utf-8")
     assert load_models(file)[MODEL].shadow_versions == ["v4", "5"]
