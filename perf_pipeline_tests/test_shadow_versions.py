@@ -31,17 +31,19 @@ from perf_pipeline.paths import DataPaths
 from perf_pipeline.tables.serving import production_rows_sql
 from perf_pipeline_tests.landing_zone import binary_frame, write_reference_frame
 
-pytestmark = pytest.mark.slow  # three real runs of the daily job
+pytestmark = pytest.mark.slow  # five real runs of the daily job
 
 MODEL = "m"
 DAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=40)
-ROWS = 400
+ROWS = 700  # 80 % labelled: enough for a trailing window's calibration (500 rows)
 SHADOW = "v2"
 STAGES = ("reference", "predictions", "labels", "data_quality", "performance", "drift")
 
 
-def _models_yaml(shadow: bool) -> str:
+def _models_yaml(shadow: bool, trailing: bool = False) -> str:
     setting = f"    shadow_versions: [{SHADOW}]\n" if shadow else ""
+    if trailing:
+        setting += "    reference: {source: trailing, days: 1}\n"
     return (
         f"models:\n  {MODEL}:\n    task: binary_classification\n"
         f"    start_date: {(DAY - dt.timedelta(days=30)).isoformat()}\n"
@@ -49,11 +51,11 @@ def _models_yaml(shadow: bool) -> str:
     )
 
 
-def _day_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
+def _day_rows(day: dt.date = DAY) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(production, shadow) rows of the day, labels included; the shadow re-scores the same
     requests far worse (nearly the reverse of production's ranking)."""
-    rng = np.random.default_rng(7)
-    production = binary_frame(rng, ROWS, DAY)
+    rng = np.random.default_rng(7 + (DAY - day).days)
+    production = binary_frame(rng, ROWS, day)
     shadow = production.copy()
     shadow["prediction_id"] = shadow["prediction_id"] + f"#{SHADOW}"
     shadow["model_version"] = SHADOW
@@ -67,36 +69,52 @@ def _labelled(frame: pd.DataFrame, share: float) -> pd.DataFrame:
     return frame.iloc[: int(len(frame) * share)]
 
 
-def _write_root(root: Path, shadow_setting: bool, with_shadow_file: bool) -> DataPaths:
+def _write_root(
+    root: Path, shadow_setting: bool, with_shadow_file: bool, days: tuple[dt.date, ...] = (DAY,)
+) -> DataPaths:
+    """A data root whose `days` each hold production's log (and the shadow's), with labels
+    arriving the same day: 80 % of production's rows, half the shadow's under its own ids."""
     paths = DataPaths(root)
     root.mkdir(parents=True)
-    paths.models_file.write_text(_models_yaml(shadow_setting), encoding="utf-8")
+    trailing = len(days) > 1
+    paths.models_file.write_text(_models_yaml(shadow_setting, trailing), encoding="utf-8")
     write_reference_frame(paths, MODEL, binary_frame(np.random.default_rng(3), 600, DAY))
-    production, shadow = _day_rows()
-    folder = paths.landing_day("predictions", MODEL, DAY)
-    folder.mkdir(parents=True)
-    production.drop(columns="label").to_parquet(folder / "production.parquet", index=False)
-    labels = [_labelled(production, 0.8)]
-    if with_shadow_file:
-        shadow.drop(columns="label").to_parquet(folder / f"shadow-{SHADOW}.parquet", index=False)
-        labels.append(_labelled(shadow, 0.5))
-    arrival = paths.landing_day("labels", MODEL, DAY)
-    arrival.mkdir(parents=True)
-    frame = pd.concat(labels, ignore_index=True)[["prediction_id", "label"]]
-    frame.to_parquet(arrival / "labels.parquet", index=False)
+    for day in days:
+        production, shadow = _day_rows(day)
+        folder = paths.landing_day("predictions", MODEL, day)
+        folder.mkdir(parents=True)
+        production.drop(columns="label").to_parquet(folder / "production.parquet", index=False)
+        labels = [_labelled(production, 0.8)]
+        if with_shadow_file:
+            shadow_file = folder / f"shadow-{SHADOW}.parquet"
+            shadow.drop(columns="label").to_parquet(shadow_file, index=False)
+            labels.append(_labelled(shadow, 0.5))
+        arrival = paths.landing_day("labels", MODEL, day)
+        arrival.mkdir(parents=True)
+        frame = pd.concat(labels, ignore_index=True)[["prediction_id", "label"]]
+        frame.to_parquet(arrival / "labels.parquet", index=False)
     return paths
 
 
-def _run(root: Path, home: Path, shadow_setting: bool, with_shadow_file: bool) -> DataPaths:
-    """The day through the real daily job; the data root's tables are what the tests read."""
-    paths = _write_root(root, shadow_setting, with_shadow_file)
+def _run(
+    root: Path,
+    home: Path,
+    shadow_setting: bool,
+    with_shadow_file: bool,
+    days: tuple[dt.date, ...] = (DAY,),
+) -> DataPaths:
+    """The days through the real daily job; the data root's tables are what the tests read."""
+    paths = _write_root(root, shadow_setting, with_shadow_file, days)
     defs = build_definitions(paths.root)
     job = defs.resolve_job_def(daily_job_name(MODEL))
     home.mkdir(parents=True)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         result = job.execute_in_process(
             instance=instance,
-            partition_key=DAY.isoformat(),
+            tags={
+                "dagster/asset_partition_range_start": days[0].isoformat(),
+                "dagster/asset_partition_range_end": days[-1].isoformat(),
+            },
             asset_selection=[dg.AssetKey([MODEL, stage]) for stage in STAGES],
         )
         assert result.success
@@ -156,7 +174,9 @@ def test_label_lag_counts_production_rows_only(runs) -> None:
     lag = _table(runs["shadow"], "label_lag")
     assert lag[["predictions", "labelled"]].values.tolist() == [[ROWS, int(ROWS * 0.8)]]
     mixed = _table(runs["mixed"], "label_lag")
-    assert mixed[["predictions", "labelled"]].values.tolist() == [[2 * ROWS, int(ROWS * 1.3)]]
+    assert mixed[["predictions", "labelled"]].values.tolist() == [
+        [2 * ROWS, int(ROWS * 0.8) + int(ROWS * 0.5)]
+    ]
 
 
 def test_drift_equals_the_day_without_the_shadow_file(runs) -> None:
@@ -170,6 +190,39 @@ def test_drift_equals_the_day_without_the_shadow_file(runs) -> None:
     # The test can tell: the mixture's score column is not production's.
     score = drift("mixed").set_index("column").loc["score"]
     assert score["statistic"] != alone.set_index("column").loc["score", "statistic"]
+
+
+@pytest.fixture(scope="module")
+def trailing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DataPaths]:
+    """A trailing one-day reference over two days, with and without the shadow files."""
+    days = (DAY - dt.timedelta(days=1), DAY)
+    out = {}
+    for name, shadow_file in {"shadow": True, "alone": False}.items():
+        folder = tmp_path_factory.mktemp(f"trailing_{name}")
+        out[name] = _run(folder / "root", folder / "home", True, shadow_file, days)
+    return out
+
+
+def _day_table(paths: DataPaths, table: str, keys: list[str]) -> pd.DataFrame:
+    frame = _table(paths, table)
+    frame = frame[pd.to_datetime(frame["date"]).dt.date == DAY]
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+def test_a_trailing_reference_is_production_rows_only(trailing) -> None:
+    """Drift against the day before, and the estimate calibrated on the day before's labelled
+    rows (some of the shadow's are labelled), equal those of the days without the shadow."""
+    drift_keys = ["column", "method"]
+    shadow_drift = _day_table(trailing["shadow"], "drift", drift_keys)
+    assert len(shadow_drift) > 0 and (shadow_drift["reference_kind"] == "trailing_1d").all()
+    pd.testing.assert_frame_equal(shadow_drift, _day_table(trailing["alone"], "drift", drift_keys))
+    keys = ["segment_column", "segment_value", "metric", "is_estimated"]
+    estimated = [
+        _day_table(trailing[name], "performance", keys).query("is_estimated")
+        for name in ("shadow", "alone")
+    ]
+    assert len(estimated[0]) > 0
+    pd.testing.assert_frame_equal(estimated[0], estimated[1])
 
 
 def _entry(value: str) -> str:

@@ -34,6 +34,7 @@ from perf_pipeline.lake import day_files, read_files_sql, read_table_sql
 from perf_pipeline.metrics.estimation_sql import DayCalibration
 from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.tables.serving import production_rows_sql
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,10 +126,11 @@ def window_calibration(
     if not predictions or not labels:
         return DayCalibration()
     parts = [f"{f}|{os.stat(f).st_size}|{os.stat(f).st_mtime_ns}" for f in [*predictions, *labels]]
+    parts += [f"shadow|{version}" for version in model.shadow_versions]  # fitted without them
 
     def rows() -> pd.DataFrame:
         return con.execute(
-            f"SELECT p.*, l.label FROM {read_files_sql(predictions)} AS p JOIN ("
+            f"SELECT p.*, l.label FROM {production_rows_sql(predictions, model)} AS p JOIN ("
             "SELECT prediction_id, arg_max(label, (arrival_date, label_timestamp)) AS label "
             f"FROM {read_files_sql(labels)} GROUP BY prediction_id) AS l USING (prediction_id) "
             "WHERE l.label IS NOT NULL"

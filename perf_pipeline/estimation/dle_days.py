@@ -44,12 +44,13 @@ from perf_pipeline.estimation.dle_sampling import (
     sampled_sums_sql,
     uniform_sql,
 )
-from perf_pipeline.lake import day_files, read_files_sql, read_table_sql
+from perf_pipeline.lake import day_files, read_table_sql
 from perf_pipeline.metrics.performance import ALL, COLUMNS, NULL_SEGMENT
 from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
+from perf_pipeline.tables.serving import production_rows_sql
 
 STORED_NAME = "loss_model.pkl"
 # Bump when what a stored loss model means changes (inputs, targets, interval), so it refits.
@@ -161,7 +162,7 @@ def window_loss_model(
         return None
     columns = ", ".join([*_model_columns_sql(model), "CAST(l.label AS DOUBLE) AS label"])
     frame = con.execute(
-        f"SELECT {columns} FROM {read_files_sql(files)} AS p "
+        f"SELECT {columns} FROM {production_rows_sql(files, model)} AS p "
         f"JOIN {q(labels)} AS l USING (prediction_id) "
         "WHERE l.label IS NOT NULL ORDER BY p.date, p.prediction_id"
     ).df()
