@@ -77,10 +77,11 @@ def write_daily_reports(
 ) -> WrittenReports:
     """Reports of the usable `days` and pages for the blocked ones, in day order."""
     from perf_pipeline.reports.blocked import write_blocked_pages
-    from perf_pipeline.reports.render_pool import render_all
+    from perf_pipeline.reports.render_pool import render_all, warm_up
     from perf_pipeline.stages.gate import usable_days
 
     usable, blocked = usable_days(con, paths, model, days)
+    warm_up(len(usable))
     written = WrittenReports()
     ordered_blocked = sorted(blocked)
     written.blocked = dict(

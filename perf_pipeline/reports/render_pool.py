@@ -18,8 +18,10 @@ The parent reads and samples the days in DuckDB and sends each day's sample (at 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -63,6 +65,24 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _import_renderer() -> None:
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    for module in _PRELOAD:
+        importlib.import_module(module)
+
+
+def warm_up(day_count: int) -> None:
+    """Start importing Evidently on a thread when `day_count` days will render in this process.
+
+    Its import costs seconds of one core; a run of one or a few days would otherwise pay it on
+    the step's critical path, after DuckDB has read the days. On a thread it overlaps that
+    reading (DuckDB releases the interpreter lock while it works). A pooled run skips it: the
+    workers' fork server imports Evidently, and this process never does.
+    """
+    if day_count and (day_count < MIN_POOL_DAYS or worker_count() == 1):
+        threading.Thread(target=_import_renderer, name="evidently-import", daemon=True).start()
 
 
 def render_all(jobs: Iterable[RenderJob]) -> Iterator[tuple[dt.date, Path]]:
