@@ -8,9 +8,9 @@ day, none around them. Then the sample's labels of those days land on their own 
 arrival days are ingested, and the run the late-labels sensor asks for recomputes the days: the
 realized `performance` alerts follow on the same days and the estimated ones turn `confirmed`.
 
-From day 53 a day's logs also hold the shadow candidate's rows (the release gate's), which have
-no labels of their own but count in the day's estimate; the estimate is compared with the
-realized value on the days before them.
+From day 53 a day's logs also hold the shadow candidate's rows (the release gate's), which are
+named in `shadow_versions` and so are left out of the day's tables; the estimate is compared
+with the realized value on the incident days and those before them.
 
 Every sample day lies more than `label_delay_days` before today, so the days are final by the
 clock; without labels the estimate is their only judge (`alerts.regressions`), with them the

@@ -265,3 +265,28 @@ def test_rows_without_a_version_are_production_rows(tmp_path: Path) -> None:
     assert sorted(p for (p,) in kept) == ["0", "1"]
     plain = model.model_copy(update={"shadow_versions": []})
     assert production_rows_sql([file], plain) == read_files_sql([file])
+
+
+def model_of(paths: DataPaths) -> ModelConfig:
+    return load_models(paths.models_file)[MODEL]
+
+
+def test_the_days_report_reads_production_rows_only(runs) -> None:
+    """The Evidently report's data: the day's rows, its labelled rows and their labels are
+    production's, as in the tables; without the setting the report would draw the mixture."""
+    from perf_pipeline.reports.day_data import RunReader
+
+    production, _ = _day_rows()
+    labelled = _labelled(production, 0.8)
+    for name, rows, labelled_rows in (
+        ("shadow", ROWS, len(labelled)),
+        ("mixed", 2 * ROWS, len(labelled) + int(ROWS * 0.5)),
+    ):
+        data = RunReader(connect(), runs[name], model_of(runs[name]), [DAY]).read_day(DAY)
+        assert data is not None
+        assert (data.rows, data.labelled_rows) == (rows, labelled_rows)
+    data = RunReader(connect(), runs["shadow"], model_of(runs["shadow"]), [DAY]).read_day(DAY)
+    assert set(data.current["model_version"]) == {"v1"}
+    expected = labelled.set_index("prediction_id")["label"].astype(str)
+    got = data.labelled.set_index("prediction_id")["label"].astype(str)
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.paths import DataPaths
+from perf_pipeline.tables.serving import production_rows_sql
 
 MAX_ROWS = 20_000
 SAMPLE_SEED = 0
@@ -103,7 +104,7 @@ class RunReader:
         model: ModelConfig,
         days: list[dt.date],
     ) -> None:
-        from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql
+        from perf_pipeline.lake import day_files, has_files, read_table_sql
 
         self.con, self.paths, self.model = con, paths, model
         self._file_reference: tuple[pd.DataFrame, int] | None = None
@@ -114,13 +115,13 @@ class RunReader:
                 _LATEST_LABELS.format(
                     table=_LABELS_TABLE,
                     labels=read_table_sql(paths, "labels", model.model_id),
-                    predictions=read_files_sql(files),
+                    predictions=production_rows_sql(files, model),
                 )
             )
 
     def _reference(self, day: dt.date) -> tuple[pd.DataFrame, int] | None:
         """The day's reference, sampled: the stored file set (once per run) or its window."""
-        from perf_pipeline.lake import day_files, has_files, read_files_sql, read_table_sql
+        from perf_pipeline.lake import day_files, has_files, read_table_sql
 
         model = self.model
         if model.reference.source == "file":
@@ -130,7 +131,7 @@ class RunReader:
             return self._file_reference
         window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
         files = day_files(self.paths, "predictions", model.model_id, window)
-        return _sampled(self.con, read_files_sql(files)) if files else None
+        return _sampled(self.con, production_rows_sql(files, model)) if files else None
 
     def _labelled_source(self, predictions: str) -> str:
         """The day's predictions that have a label, with their latest label."""
@@ -155,13 +156,13 @@ class RunReader:
 
     def read_day(self, day: dt.date) -> DayData | None:
         """The day's data, or None when it has no predictions or no reference to compare with."""
-        from perf_pipeline.lake import day_files, read_files_sql
+        from perf_pipeline.lake import day_files
 
         files = day_files(self.paths, "predictions", self.model.model_id, [day])
         reference = self._reference(day) if files else None
         if reference is None or reference[1] == 0:
             return None
-        predictions = read_files_sql(files)
+        predictions = production_rows_sql(files, self.model)
         current, rows = _sampled(self.con, predictions)
         if rows == 0:
             return None
