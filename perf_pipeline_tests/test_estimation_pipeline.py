@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,7 +37,6 @@ from dagster._core.storage.tags import (
 from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 
 from perf_pipeline.definitions import build_definitions, daily_job_name
-from perf_pipeline.lake import connect, read_table_sql
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.resources import PipelineStorage
 from perf_pipeline_tests.landing_zone import (
@@ -46,12 +44,12 @@ from perf_pipeline_tests.landing_zone import (
     write_prediction_log,
     write_reference_frame,
 )
+from perf_pipeline_tests.performance_snapshot import Snapshot, read_snapshot
 
 TODAY = dt.datetime.now(dt.UTC).date()
 START = TODAY - dt.timedelta(days=12)
 ROWS_PER_DAY = 1000
 REFERENCE_ROWS = 3000
-ALL = "__all__"
 # Every stage of the daily job but the HTML report (Evidently): estimation never reads it, and it
 # is the slowest step of a run.
 STAGES = ("reference", "predictions", "labels", "data_quality", "performance", "drift", "alerts")
@@ -121,25 +119,6 @@ def _regression_rows(rng: np.random.Generator, n: int, low: float = 0.0) -> pd.D
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    """What the lake says for the model: `performance` (the view, with `status`) and alerts."""
-
-    performance: pd.DataFrame
-    alerts: pd.DataFrame
-
-    def overall(self, metric: str, *, estimated: bool) -> pd.DataFrame:
-        rows = self.performance[
-            (self.performance["segment_column"] == ALL)
-            & (self.performance["metric"] == metric)
-            & (self.performance["is_estimated"] == estimated)
-        ]
-        return rows.set_index("date").sort_index()
-
-    def alerts_of(self, kind: str) -> pd.DataFrame:
-        return self.alerts[self.alerts["kind"] == kind].set_index("date").sort_index()
-
-
-@dataclass(frozen=True)
 class Outcome:
     """A scenario's truth (every logged row with its label and `date`) and the two snapshots."""
 
@@ -148,15 +127,6 @@ class Outcome:
     before: Snapshot
     after: Snapshot
     late_label_range: tuple[str, str]
-
-
-def _snapshot(paths: DataPaths, model_id: str) -> Snapshot:
-    with duckdb.connect(str(paths.views_db), read_only=True) as con:
-        performance = con.execute("SELECT * FROM performance WHERE model_id = ?", [model_id]).df()
-    alerts = connect().execute(f"SELECT * FROM {read_table_sql(paths, 'alerts', model_id)}").df()
-    for frame in (performance, alerts):
-        frame["date"] = pd.to_datetime(frame["date"]).dt.date
-    return Snapshot(performance, alerts)
 
 
 def _late_labels_tick(
@@ -215,7 +185,7 @@ def run_scenario(
         assert job.execute_in_process(
             instance=instance, tags=range_tags, asset_selection=stages
         ).success
-        before = _snapshot(paths, model_id)
+        before = read_snapshot(paths, model_id)
 
         truth = pd.concat([f.assign(date=d) for d, f in logs.items()], ignore_index=True)
         arrival = days[-1] + dt.timedelta(days=1)
@@ -235,7 +205,7 @@ def run_scenario(
         request.tags[ASSET_PARTITION_RANGE_START_TAG],
         request.tags[ASSET_PARTITION_RANGE_END_TAG],
     )
-    return Outcome(truth, reference, before, _snapshot(paths, model_id), late_range)
+    return Outcome(truth, reference, before, read_snapshot(paths, model_id), late_range)
 
 
 # 1. Covariate shift: the scores of days 4-5 move towards 0.5 and true accuracy falls with them.

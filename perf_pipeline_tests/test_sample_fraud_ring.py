@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,10 +38,10 @@ from sklearn.metrics import roc_auc_score
 from perf_pipeline.config import load_models
 from perf_pipeline.definitions import build_definitions, daily_job_name
 from perf_pipeline.estimation.cbpe import stored_calibration_path
-from perf_pipeline.lake import connect, read_table_sql
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.resources import PipelineStorage
 from perf_pipeline.sample_data import INCIDENTS, SAMPLE_DAYS, SHADOW_DAYS, day, write_sample
+from perf_pipeline_tests.performance_snapshot import Snapshot, read_snapshot
 
 pytestmark = pytest.mark.slow  # a 15-day backfill and its late-labels run: about a minute or more
 
@@ -53,35 +52,6 @@ CLEAN = [d for d in DAYS if d not in RING.may_alert]
 PRODUCTION_ONLY = [d for d in DAYS if (d - day(0)).days not in SHADOW_DAYS]
 # Every stage of the daily job but the HTML report (Evidently): nothing here reads it.
 STAGES = ("reference", "predictions", "labels", "data_quality", "performance", "drift", "alerts")
-ALL = "__all__"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The model's `performance` view (with `status`) and its alerts, dates as `dt.date`."""
-
-    performance: pd.DataFrame
-    alerts: pd.DataFrame
-
-    def overall(self, metric: str, *, estimated: bool) -> pd.DataFrame:
-        rows = self.performance[
-            (self.performance["segment_column"] == ALL)
-            & (self.performance["metric"] == metric)
-            & (self.performance["is_estimated"] == estimated)
-        ]
-        return rows.set_index("date").sort_index()
-
-    def alerts_of(self, kind: str) -> pd.DataFrame:
-        return self.alerts[self.alerts["kind"] == kind].set_index("date").sort_index()
-
-
-def _snapshot(paths: DataPaths) -> Snapshot:
-    with duckdb.connect(str(paths.views_db), read_only=True) as con:
-        performance = con.execute("SELECT * FROM performance WHERE model_id = ?", [MODEL_ID]).df()
-    alerts = connect().execute(f"SELECT * FROM {read_table_sql(paths, 'alerts', MODEL_ID)}").df()
-    for frame in (performance, alerts):
-        frame["date"] = pd.to_datetime(frame["date"]).dt.date
-    return Snapshot(performance, alerts)
 
 
 def _land_labels_of_the_days(withheld: Path, landed: Path) -> None:
@@ -138,7 +108,7 @@ def ring(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         tags = _range_tags(DAYS[0], DAYS[-1])
         assert job.execute_in_process(instance=instance, tags=tags, asset_selection=stages).success
-        before = _snapshot(paths)
+        before = read_snapshot(paths, MODEL_ID)
 
         _land_labels_of_the_days(withheld, landed)
         labels = [dg.AssetKey([MODEL_ID, "labels"])]
@@ -154,7 +124,7 @@ def ring(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
         request.tags[ASSET_PARTITION_RANGE_START_TAG],
         request.tags[ASSET_PARTITION_RANGE_END_TAG],
     )
-    return Outcome(paths, before, _snapshot(paths), late_range)
+    return Outcome(paths, before, read_snapshot(paths, MODEL_ID), late_range)
 
 
 def _labelled_rows(paths: DataPaths) -> pd.DataFrame:

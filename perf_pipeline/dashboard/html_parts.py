@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from perf_pipeline.object_store import commit, staging_path
+from perf_pipeline.object_store import write_bytes
 
 STYLE = """
 body { font-family: "Liberation Sans", Arial, Helvetica, sans-serif; margin: 0 24px 40px;
@@ -80,14 +80,8 @@ def json_script(element_id: str, payload: object) -> str:
 
 
 def write_atomically(target: Path, text: str) -> int:
-    """Write through a temporary file and a rename, so a reader never sees half a page;
+    """Write the page so that a reader never sees half of it (`object_store.write_bytes`);
     the size in bytes."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8")
-    tmp = staging_path(target)
-    try:
-        tmp.write_bytes(data)
-        commit(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes(target, data)
     return len(data)
