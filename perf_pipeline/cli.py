@@ -26,6 +26,12 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perf-pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", help=f"data root (default: ${DATA_ROOT_ENV} or ./data)")
@@ -40,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--start", type=_date, required=True)
     backfill.add_argument("--end", type=_date, required=True)
     backfill.add_argument("--model", action="append", help="only this model (repeatable)")
+    backfill.add_argument(
+        "--parallel",
+        type=_positive,
+        metavar="N",
+        help="models run at once, each in its own process (default: one per core; 1: in turn, "
+        "in this process)",
+    )
     status = sub.add_parser("status", help="latest metrics and open alerts")
     status.add_argument("--model", action="append", help="only this model (repeatable)")
     from perf_pipeline import cli_alerts
@@ -112,6 +125,7 @@ def _run_backfill(
     end: dt.date,
     wanted: list[str] | None,
     fail_on_blocked_days: bool = True,
+    parallel: int | None = None,
 ) -> int:
     """Exit 0 when every day got through, 1 when a run failed, a day was blocked or unreadable or
     a notification channel refused its alerts (a scheduler or CI job must see that), 2 when no
@@ -119,7 +133,7 @@ def _run_backfill(
     import dagster as dg
 
     from perf_pipeline import cli_alerts
-    from perf_pipeline.runner import backfill, ensure_dagster_home
+    from perf_pipeline.runner import ensure_dagster_home
 
     if end < start:
         raise SystemExit(f"--end {end} is before --start {start}")
@@ -137,7 +151,7 @@ def _run_backfill(
     print(f"Runs are recorded in DAGSTER_HOME={home} (open them with `perf-pipeline ui`).")
     began = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        outcomes = backfill(defs, instance, selected, start, end)
+        outcomes = _backfill_models(defs, instance, paths, selected, start, end, parallel)
         # A range (or an old day) goes out as one digest per model and run.
         sent, notify_error = cli_alerts.notify_after_backfill(defs, instance, paths, outcomes)
     for o in outcomes:
@@ -151,6 +165,27 @@ def _run_backfill(
     if notify_error or not all(o.success for o in outcomes):
         return EXIT_FAILED_DAYS
     return EXIT_FAILED_DAYS if blocked and fail_on_blocked_days else 0
+
+
+def _backfill_models(
+    defs,
+    instance,
+    paths: DataPaths,
+    models: list,
+    start: dt.date,
+    end: dt.date,
+    parallel: int | None,
+) -> list:
+    """The models' runs: side by side in worker processes (one per core unless `parallel` says
+    otherwise), or in turn in this process when only one may run or there is only one model."""
+    from perf_pipeline.parallel_backfill import available_cores, parallel_backfill
+    from perf_pipeline.runner import backfill
+
+    workers = min(len(models), parallel or available_cores())
+    if workers > 1:
+        print(f"Running {workers} models at once, each in its own process.")
+        return parallel_backfill(paths, models, start, end, workers)
+    return backfill(defs, instance, models, start, end)
 
 
 def _demo(paths: DataPaths, fresh: bool) -> int:
@@ -213,7 +248,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return _demo(paths, args.fresh)
     if args.command == "backfill":
-        return _run_backfill(paths, args.start, args.end, args.model)
+        return _run_backfill(paths, args.start, args.end, args.model, parallel=args.parallel)
     if args.command == "validate":
         from perf_pipeline.validate import validate_command
 

@@ -29,10 +29,12 @@ def start_backfill(
     end: dt.date,
     model: str | None = None,
     log: Path | None = None,
+    parallel: int | None = None,
 ) -> subprocess.Popen:
     """`perf-pipeline backfill` of the range (one model, or all) in its own process."""
     args = [str(CLI), "--home", str(paths.root), "backfill", "--start", str(start)]
     args += ["--end", str(end), *(["--model", model] if model else [])]
+    args += ["--parallel", str(parallel)] if parallel else []
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     out = (log or paths.root.parent / f"backfill-{model or 'all'}-{start}.log").open("ab")
     with out:
@@ -87,3 +89,29 @@ class ViewsReader(threading.Thread):
 def wait_all(processes: list[subprocess.Popen], timeout_s: float = 600) -> list[int]:
     deadline = time.monotonic() + timeout_s
     return [p.wait(timeout=max(1.0, deadline - time.monotonic())) for p in processes]
+
+
+def processes_using_home(home: Path) -> list[int]:
+    """Pids of the live processes whose environment points `DAGSTER_HOME` at `home`: a
+    backfill's own process and every worker it started (they inherit it)."""
+    wanted = f"DAGSTER_HOME={home}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if wanted in environ and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_until_gone(home: Path, timeout_s: float = 30) -> list[int]:
+    """The processes still using `home` after up to `timeout_s` (none, when all ended)."""
+    deadline = time.monotonic() + timeout_s
+    while (left := processes_using_home(home)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left

@@ -1,6 +1,10 @@
 """A `perf-pipeline backfill` stopped mid-range (Ctrl-C, then a kill) and started again finishes
 the range with the tables of an uninterrupted run: no duplicate, no half-written partition.
 
+The backfill runs both models at once, each in a worker process: Ctrl-C must stop both runs,
+and a kill of the command must take its workers with it, or they would go on writing beside
+the backfill started next.
+
 Every table file is written under a temporary name and renamed into place, and the reference's
 inputs hash is written after everything it covers, so whatever a stopped run left is either a
 whole file the next run replaces or a temporary file no reader ever lists.
@@ -16,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from lake_snapshots import assert_same_tables, snapshot
-from pipeline_processes import prepare_home, start_backfill
+from pipeline_processes import prepare_home, start_backfill, wait_until_gone
 
 from perf_pipeline.config import load_models
 from perf_pipeline.definitions import build_definitions
@@ -57,16 +61,22 @@ def test_an_interrupted_then_killed_backfill_restarted_ends_with_the_same_tables
     home = prepare_home(tmp_path / "dagster_home")
 
     # Ctrl-C once card_fraud's days are ingested (its gate and tables still to come).
-    first = start_backfill(paths, home, day(0), END)
+    first = start_backfill(paths, home, day(0), END, parallel=2)
     assert _stop_when(first, paths.table_dir("predictions") / "model=card_fraud", signal.SIGINT)
-    # Ctrl-C stops the backfill, not only the model's run: the next model never started.
-    assert not (paths.table_dir("predictions") / "model=store_demand").exists()
-    # A kill once the second model has started writing.
-    second = start_backfill(paths, home, day(0), END)
+    assert wait_until_gone(home) == [], "a model's worker outlived the interrupted backfill"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+    # Ctrl-C stops the backfill, every model's run with it: none succeeded, none still going.
+    assert runs and all(r.is_finished and not r.is_success for r in runs), [
+        (r.job_name, r.status) for r in runs
+    ]
+    # A kill once store_demand has started writing: its workers die with the command.
+    second = start_backfill(paths, home, day(0), END, parallel=2)
     killed = _stop_when(
         second, paths.table_dir("predictions") / "model=store_demand", signal.SIGKILL
     )
     assert killed == -signal.SIGKILL
+    assert wait_until_gone(home) == [], "a worker kept running after its backfill was killed"
     assert snapshot(paths)  # what the stopped runs left reads back whole
 
     assert start_backfill(paths, home, day(0), END).wait(timeout=600) == 0

@@ -1,8 +1,9 @@
 """Runs that write at once: no lock error, the serial run's tables, readers never blocked.
 
-Each run is its own `perf-pipeline backfill` process on one data root and one Dagster instance:
-first the two models of one backfill side by side, then a re-run of a model's range beside that
-model's daily run of the next day. A reader polls every view of `warehouse.duckdb` throughout.
+Each run is its own process on one data root and one Dagster instance: first one
+`perf-pipeline backfill` of both models, which runs them side by side in two worker processes,
+then a re-run of a model's range beside that model's daily run of the next day, three commands.
+A reader polls every view of `warehouse.duckdb` throughout.
 The lake is Parquet written per (table, model, day) through a temporary file and a rename, and
 `warehouse.duckdb` holds only views and is replaced by rename, so no process ever holds a DuckDB
 file lock another one needs.
@@ -52,11 +53,10 @@ def test_two_runs_at_once_write_the_serial_tables_and_never_block_readers(
     reader.start()
     try:
         # The two models of one backfill at once.
-        both = [
-            start_backfill(paths, home, day(0), RANGE_END, m)
-            for m in ("card_fraud", "store_demand")
-        ]
-        assert wait_all(both) == [0, 0]
+        log = tmp_path / "both.log"
+        both = start_backfill(paths, home, day(0), RANGE_END, log=log, parallel=2)
+        assert wait_all([both]) == [0], log.read_text()
+        assert "Running 2 models at once" in log.read_text()
         # A model's range re-run beside its daily run of the next day.
         beside = [
             start_backfill(paths, home, day(0), RANGE_END, "card_fraud"),
@@ -72,8 +72,19 @@ def test_two_runs_at_once_write_the_serial_tables_and_never_block_readers(
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         assert len(runs) == 5 and all(r.is_success for r in runs), [r.status for r in runs]
+        _assert_first_two_overlapped(instance)
         _run_late_label_sensors(paths, instance)
     assert_same_tables(expected, snapshot(paths))
+
+
+def _assert_first_two_overlapped(instance: dg.DagsterInstance) -> None:
+    """The one backfill's two runs (the oldest two) were under way at the same time."""
+    records = sorted(instance.get_run_records(), key=lambda r: r.create_timestamp)[:2]
+    assert {r.dagster_run.tags["perf_pipeline/model"] for r in records} == {
+        "card_fraud",
+        "store_demand",
+    }
+    assert max(r.start_time for r in records) < min(r.end_time for r in records), "in turn"
 
 
 def _run_late_label_sensors(paths: DataPaths, instance: dg.DagsterInstance) -> None:
