@@ -22,3 +22,32 @@ def stage_seconds(home: Path, since: float = 0.0) -> dict[str, float]:
                     stage = step.step_key.rsplit("__", 1)[-1]
                     totals[stage] += step.end_time - step.start_time
     return dict(totals)
+
+
+# Stages that are for people to look at, drawn after every table of their run.
+LOOK_STAGES = ("report", "dashboard")
+
+
+def milestones(home: Path, since: float = 0.0) -> dict[str, float]:
+    """Seconds from the first step of the runs (started after `since`) until every table and
+    alert was written (`tables_and_alerts`: the last step that is not a report or a dashboard),
+    and until the last step of all (`everything`), over all those runs together (models run
+    side by side share the clock)."""
+    import dagster as dg
+
+    starts, table_ends, ends = [], [], []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for record in instance.get_run_records():
+            if record.create_timestamp.timestamp() < since:
+                continue
+            for step in instance.get_run_step_stats(record.dagster_run.run_id):
+                if not (step.start_time and step.end_time):
+                    continue
+                starts.append(step.start_time)
+                ends.append(step.end_time)
+                if step.step_key.rsplit("__", 1)[-1] not in LOOK_STAGES:
+                    table_ends.append(step.end_time)
+    if not starts:
+        return {}
+    first = min(starts)
+    return {"tables_and_alerts": max(table_ends) - first, "everything": max(ends) - first}

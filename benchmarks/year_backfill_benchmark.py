@@ -2,14 +2,16 @@
 
 Each run writes the sample landing zone for `--days` days (not timed) under a new temporary data
 root and Dagster home, then times `perf-pipeline backfill` of the whole range as a process
-(interpreter start included), as a user runs it. The Dagster event log then says where the time
-went: each step's duration (`instance.get_run_step_stats`), summed per stage over both models.
+(interpreter start included), as a user runs it: both models side by side (one process each,
+the command's default on a machine with two cores or more). The Dagster event log then says
+where the time went: each step's duration (`instance.get_run_step_stats`), summed per stage over
+both models.
 
-`--flat` measures whether a day costs more as history grows, on its own data root: the same
-range is backfilled in four commands, days 1-29, day 30 alone, days 31-364, day 365 alone, so
-days 30 and 365 are each run as the daily schedule runs them (one-day runs) with 29 and 364 days
-of history behind them. Their step times are compared; a stage that re-read the whole history
-would cost more on day 365.
+`--flat` measures whether a day costs more as history grows: after the year's run, its last day
+is run again alone `--daily-repeats` times, as the daily schedule runs a day (its report removed
+first, so it is drawn again); the same is done for day 30 on a root holding 30 days. A stage that
+re-read the whole history would cost more with 364 days behind it than with 29. Medians of the
+repeats are compared, stage by stage.
 
     python benchmarks/year_backfill_benchmark.py [--runs 3] [--days 365] [--flat]
 """
@@ -47,6 +49,12 @@ def _backfill(env: dict[str, str], first: dt.date, last: dt.date) -> tuple[float
     return wall, cpu
 
 
+def milestones(home: Path) -> dict[str, float]:
+    from dagster_steps import milestones as run_milestones
+
+    return run_milestones(home)
+
+
 def _stage_seconds(home: Path, since: float = 0.0) -> dict[str, float]:
     from dagster_steps import stage_seconds
 
@@ -62,31 +70,35 @@ def _prepare(tmp: Path, days: int) -> tuple[dict[str, str], dt.date]:
     return _env(tmp), SAMPLE_START
 
 
-def one_year(days: int) -> tuple[float, float, dict[str, float]]:
-    """Wall and CPU seconds of the whole range in one command, and step seconds per stage."""
+def one_year(days: int, daily_repeats: int = 0) -> tuple[float, float, dict, list[tuple]]:
+    """Wall and CPU seconds of the whole range in one command, step seconds per stage, and
+    `daily_repeats` one-day runs of the last day afterwards (`_daily_runs`)."""
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         env, start = _prepare(tmp, days)
-        wall, cpu = _backfill(env, start, start + dt.timedelta(days=days - 1))
-        return wall, cpu, _stage_seconds(tmp / "dagster_home")
+        last = start + dt.timedelta(days=days - 1)
+        wall, cpu = _backfill(env, start, last)
+        stages = _stage_seconds(tmp / "dagster_home")
+        stages |= {f"@{k}": v for k, v in milestones(tmp / "dagster_home").items()}
+        return wall, cpu, stages, _daily_runs(tmp, env, last, daily_repeats)
 
 
-def flat_cost(days: int) -> tuple[float, dict[str, float], dict[str, float], float, float]:
-    """Total wall of the split range; step seconds per stage and wall of day 30 and the last."""
-    with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
-        env, start = _prepare(tmp, days)
-        home = tmp / "dagster_home"
-        day = [start + dt.timedelta(days=i) for i in range(days)]
-        total = _backfill(env, day[0], day[28])[0]
+def _daily_runs(tmp: Path, env: dict[str, str], day: dt.date, repeats: int) -> list[tuple]:
+    """(wall, step seconds per stage) of `repeats` runs of `day` alone, each drawing its
+    reports again, as the daily schedule's run of a new day does."""
+    runs = []
+    for _ in range(repeats):
+        for report in (tmp / "data" / "reports").glob(f"*/{day.isoformat()}.html"):
+            report.unlink()
         mark = time.time()
-        early_wall = _backfill(env, day[29], day[29])[0]
-        early = _stage_seconds(home, mark)
-        total += early_wall + _backfill(env, day[30], day[-2])[0]
-        mark = time.time()
-        late_wall = _backfill(env, day[-1], day[-1])[0]
-        late = _stage_seconds(home, mark)
-        return total + late_wall, early, late, early_wall, late_wall
+        wall, _ = _backfill(env, day, day)
+        runs.append((wall, _stage_seconds(tmp / "dagster_home", mark)))
+    return runs
+
+
+def early_days(days: int, repeats: int) -> list[tuple]:
+    """One-day runs of the last of `days` days, on a root holding just those days."""
+    return one_year(days, repeats)[3]
 
 
 def report_floor(days: int) -> dict[str, list[float]]:
@@ -118,6 +130,14 @@ def report_floor(days: int) -> dict[str, list[float]]:
 
 
 def _print_stages(label: str, runs: list[dict[str, float]]) -> None:
+    """Median step seconds per stage; `@` entries are milestones (seconds since the first step:
+    `@tables_and_alerts` when every table and alert was written, `@everything` the last step)."""
+    milestones = sorted({s for r in runs for s in r if s.startswith("@")})
+    if milestones:
+        medians = {m: statistics.median([r[m] for r in runs if m in r]) for m in milestones}
+        parts = [f"{m[1:]} {v:.1f}" for m, v in medians.items()]
+        print(f"  {label} seconds after the first step: " + ", ".join(parts))
+    runs = [{s: v for s, v in r.items() if not s.startswith("@")} for r in runs]
     stages = sorted(
         {s for r in runs for s in r},
         key=lambda s: -statistics.median([r.get(s, 0.0) for r in runs]),
@@ -126,12 +146,21 @@ def _print_stages(label: str, runs: list[dict[str, float]]) -> None:
     print(f"  {label} step seconds (median per stage, both models): " + ", ".join(parts))
 
 
+def _print_daily(label: str, runs: list[tuple]) -> float:
+    """Medians of one-day runs; returns the median of their summed step seconds."""
+    steps = statistics.median([sum(r[1].values()) for r in runs])
+    wall = statistics.median([r[0] for r in runs])
+    print(f"  {label}: {wall:.1f} s wall, {steps:.1f} s of steps (median of {len(runs)})")
+    _print_stages(label, [r[1] for r in runs])
+    return steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--flat", action="store_true", help="also the day-30 vs last-day runs")
-    parser.add_argument("--no-year", action="store_true", help="skip the one-command series")
+    parser.add_argument("--flat", action="store_true", help="also day 30 vs the last day alone")
+    parser.add_argument("--daily-repeats", type=int, default=3, help="one-day runs per root")
     parser.add_argument(
         "--report-floor", type=int, default=0, help="CPU per report over this many days"
     )
@@ -142,45 +171,30 @@ def main() -> None:
                 f"report floor {model_id}: {statistics.median(seconds):.2f} s CPU per report "
                 f"(median of {len(seconds)}, min {min(seconds):.2f}, max {max(seconds):.2f})"
             )
-    walls, cpus, stages, flats = [], [], [], []
+    repeats = args.daily_repeats if args.flat else 0
+    walls, cpus, stages, late = [], [], [], []
     for i in range(args.runs):
-        if not args.no_year:
-            wall, cpu, per_stage = one_year(args.days)
-            walls.append(wall)
-            cpus.append(cpu)
-            stages.append(per_stage)
-            print(
-                f"run {i + 1}: {args.days} days x 2 models in {wall:.1f} s wall, "
-                f"{cpu:.1f} s CPU (process tree)",
-                flush=True,
-            )
-            _print_stages(f"run {i + 1}", [per_stage])
-        if args.flat:
-            flats.append(flat_cost(args.days))
-            total, early, late, early_wall, late_wall = flats[-1]
-            print(
-                f"run {i + 1} (split): {total:.1f} s wall; day 30 {early_wall:.1f} s wall, "
-                f"{sum(early.values()):.1f} s steps; day {args.days} {late_wall:.1f} s wall, "
-                f"{sum(late.values()):.1f} s steps",
-                flush=True,
-            )
-            _print_stages("day 30", [early])
-            _print_stages(f"day {args.days}", [late])
+        wall, cpu, per_stage, daily = one_year(args.days, repeats if i == 0 else 0)
+        walls.append(wall)
+        cpus.append(cpu)
+        stages.append(per_stage)
+        late += daily
+        print(
+            f"run {i + 1}: {args.days} days x 2 models in {wall:.1f} s wall, "
+            f"{cpu:.1f} s CPU (process tree)",
+            flush=True,
+        )
+        _print_stages(f"run {i + 1}", [per_stage])
     if walls:
         print(
             f"median of {len(walls)}: {statistics.median(walls):.1f} s wall "
             f"(min {min(walls):.1f}, max {max(walls):.1f}); CPU {statistics.median(cpus):.1f} s"
         )
         _print_stages("year", stages)
-    if flats:
-        early = statistics.median([sum(f[1].values()) for f in flats])
-        late = statistics.median([sum(f[2].values()) for f in flats])
-        print(
-            f"flat cost: day 30 {early:.2f} s of steps, day {args.days} {late:.2f} s "
-            f"({late / early:.2f}x)"
-        )
-        _print_stages("day 30", [f[1] for f in flats])
-        _print_stages(f"day {args.days}", [f[2] for f in flats])
+    if repeats:
+        early_steps = _print_daily("day 30 alone", early_days(30, repeats))
+        late_steps = _print_daily(f"day {args.days} alone", late or one_year(args.days, repeats)[3])
+        print(f"flat cost: day {args.days} / day 30 = {late_steps / early_steps:.2f}x (steps)")
 
 
 if __name__ == "__main__":

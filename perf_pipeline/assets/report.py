@@ -16,9 +16,20 @@ def report_asset(model: ModelConfig) -> dg.AssetsDefinition:
             "day: data drift and the task's quality on the labelled rows. A blocked day gets "
             "a page naming its failed expectations.",
             kinds={"evidently", "html"},
+            # After the alerts and the review queue as well, though it reads neither: a run's
+            # reports (about a second of a core each) then never hold back what people are
+            # told or asked to do; a run that includes them draws its reports last.
             deps=[
                 asset_key(model.model_id, stage)
-                for stage in ("predictions", "labels", "data_quality", "reference", "performance")
+                for stage in (
+                    "predictions",
+                    "labels",
+                    "data_quality",
+                    "reference",
+                    "performance",
+                    "alerts",
+                    "review",
+                )
             ],
         )
     )
