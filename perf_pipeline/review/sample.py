@@ -23,6 +23,7 @@ from perf_pipeline.paths import DataPaths
 from perf_pipeline.review.budget import Budget, split_budget
 from perf_pipeline.review.strata import (
     confidence_sql,
+    drifted_features,
     stage_drifted_extremes,
     stage_regressed_segments,
     stage_rows,
@@ -71,46 +72,49 @@ def _stage_budgets(
 
 
 def _segment_members(model: ModelConfig) -> str:
-    """Rows of `review_rows` in a regressed segment, with that segment's rank."""
+    """Rows of `review_rows` in a regressed segment, not picked yet, each once: in the best
+    ranked of its segments (a row can match one segment per segment column)."""
     matches = " OR ".join(
         f"(s.segment_column = {quote_literal(c)} AND "
         f"coalesce(CAST(r.{q(c)} AS VARCHAR), '__null__') = s.segment_value)"
         for c in model.segments
     )
     return (
-        "SELECT r.date, r.prediction_id, r.draw, s.segment_column, s.segment_value, "
-        f"s.segment_rank FROM review_rows AS r JOIN review_segments AS s "
-        f"ON s.date = r.date AND ({matches or 'false'}) WHERE {_NOT_PICKED}"
+        "SELECT r.date, r.prediction_id, any_value(r.draw) AS draw, "
+        "arg_min(s.segment_column, s.segment_rank) AS segment_column, "
+        "arg_min(s.segment_value, s.segment_rank) AS segment_value, "
+        "min(s.segment_rank) AS segment_rank FROM review_rows AS r JOIN review_segments AS s "
+        f"ON s.date = r.date AND ({matches or 'false'}) WHERE {_NOT_PICKED} "
+        "GROUP BY r.date, r.prediction_id"
     )
 
 
-def _pick(con: duckdb.DuckDBPyConnection, model: ModelConfig) -> None:
-    """`review_picks` (date, prediction_id, reason, stratum, rank), stratum by stratum."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE review_picks AS "
-        "SELECT r.date, r.prediction_id, 'uniform' AS reason, 'uniform' AS stratum, "
-        "row_number() OVER (PARTITION BY r.date ORDER BY r.draw, r.prediction_id) AS rank "
-        "FROM review_rows AS r JOIN review_budget AS b USING (date) QUALIFY rank <= b.uniform"
+def _candidates(source: str, key: str, k: int, groups: str = "date", desc: bool = False) -> str:
+    """The rows of `source` that can rank among the first `k` of their group by `key` (then the
+    prediction id): those up to the group's k-th key, ties included, or the whole group when it
+    has fewer than k non-null keys (nulls sort last). Ranking these few rows gives every row in
+    the first k the rank it has among all the day's rows, without sorting a million of them."""
+    cut = f"list_last({'max' if desc else 'min'}(c.{key}, {k}))"
+    return (
+        f"WITH c AS MATERIALIZED ({source}), cut AS (SELECT {groups}, {cut} AS kth, "
+        f"count(c.{key}) AS n FROM c GROUP BY {groups}) "
+        f"SELECT c.* FROM c JOIN cut USING ({groups}) "
+        f"WHERE c.{key} {'>=' if desc else '<='} cut.kth OR cut.n < {k}"
     )
-    con.execute(
-        "INSERT INTO review_picks SELECT r.date, r.prediction_id, 'least_confident', "
-        "'least_confident', row_number() OVER (PARTITION BY r.date "
-        "ORDER BY r.confidence, r.prediction_id) AS rank "
-        "FROM review_rows AS r JOIN review_budget AS b USING (date) "
-        f"WHERE r.confidence IS NOT NULL AND {_NOT_PICKED} QUALIFY rank <= b.least_confident"
-    )
-    # Round robin over the day's regressed segments, worst first; random within a segment.
+
+
+def _pick_segments(con: duckdb.DuckDBPyConnection, model: ModelConfig, k: int) -> None:
+    """Round robin over the day's regressed segments, worst first; random within a segment.
+    A row's rank is at least its place within its segment, so only a segment's first `k`
+    members can be picked."""
+    members = _candidates(_segment_members(model), "draw", k, "date, segment_rank")
     con.execute(
         f"""
         INSERT INTO review_picks
-        WITH member AS (
-            SELECT * FROM ({_segment_members(model)})
-            QUALIFY row_number() OVER (
-                PARTITION BY date, prediction_id ORDER BY segment_rank) = 1
-        ), ordered AS (
+        WITH ordered AS (
             SELECT *, row_number() OVER (
                 PARTITION BY date, segment_rank ORDER BY draw, prediction_id) AS within
-            FROM member
+            FROM ({members})
         )
         SELECT o.date, o.prediction_id,
                'segment:' || o.segment_column || '=' || o.segment_value, 'segments',
@@ -118,24 +122,65 @@ def _pick(con: duckdb.DuckDBPyConnection, model: ModelConfig) -> None:
         FROM ordered AS o JOIN review_budget AS b USING (date) QUALIFY rank <= b.segments
         """
     )
-    con.execute(
-        "INSERT INTO review_picks SELECT r.date, r.prediction_id, 'drift:' || r.feature, "
-        "'drifted', row_number() OVER (PARTITION BY r.date "
-        "ORDER BY r.extremeness DESC, r.prediction_id) AS rank "
-        "FROM review_extremes AS r JOIN review_budget AS b USING (date) "
-        f"WHERE {_NOT_PICKED} QUALIFY rank <= b.drifted"
+
+
+def _pick(con: duckdb.DuckDBPyConnection, model: ModelConfig, most: dict[str, int]) -> None:
+    """`review_picks` (date, prediction_id, reason, stratum, rank), stratum by stratum; `most`
+    is each stratum's largest budget over the days. Each stratum ranks only the rows that can
+    make its cut (`_candidates`): the picks are those of ranking every row."""
+    uniform = _candidates(
+        "SELECT date, prediction_id, draw FROM review_rows", "draw", most["uniform"]
     )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE review_picks AS "
+        "SELECT r.date, r.prediction_id, 'uniform' AS reason, 'uniform' AS stratum, "
+        "row_number() OVER (PARTITION BY r.date ORDER BY r.draw, r.prediction_id) AS rank "
+        f"FROM ({uniform}) AS r JOIN review_budget AS b USING (date) QUALIFY rank <= b.uniform"
+    )
+    if most["least_confident"]:
+        unsure = _candidates(
+            "SELECT r.date, r.prediction_id, r.confidence FROM review_rows AS r "
+            f"WHERE r.confidence IS NOT NULL AND {_NOT_PICKED}",
+            "confidence",
+            most["least_confident"],
+        )
+        con.execute(
+            "INSERT INTO review_picks SELECT r.date, r.prediction_id, 'least_confident', "
+            "'least_confident', row_number() OVER (PARTITION BY r.date "
+            "ORDER BY r.confidence, r.prediction_id) AS rank "
+            f"FROM ({unsure}) AS r JOIN review_budget AS b USING (date) "
+            "QUALIFY rank <= b.least_confident"
+        )
+    if most["segments"]:
+        _pick_segments(con, model, most["segments"])
+    if most["drifted"]:
+        extreme = _candidates(
+            f"SELECT r.* FROM review_extremes AS r WHERE {_NOT_PICKED}",
+            "extremeness",
+            most["drifted"],
+            desc=True,
+        )
+        con.execute(
+            "INSERT INTO review_picks SELECT r.date, r.prediction_id, 'drift:' || r.feature, "
+            "'drifted', row_number() OVER (PARTITION BY r.date "
+            "ORDER BY r.extremeness DESC, r.prediction_id) AS rank "
+            f"FROM ({extreme}) AS r JOIN review_budget AS b USING (date) "
+            "QUALIFY rank <= b.drifted"
+        )
 
 
 def pick_rows(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> None:
     """`review_picks` for `days` (empty when the model has no predictions on them)."""
-    stage_rows(con, paths, model, days)
+    drifted = drifted_features(con, paths, model, days)
+    stage_rows(con, paths, model, days, [*dict.fromkeys(c for d in drifted.values() for c in d)])
     stage_regressed_segments(con, paths, model, days)
-    stage_drifted_extremes(con, paths, model, days)
-    _stage_budgets(con, model, days)
-    _pick(con, model)
+    stage_drifted_extremes(con, paths, model, days, drifted)
+    budgets = _stage_budgets(con, model, days).values()
+    # At least one: `min(x, 0)` is not a list DuckDB can take the last of.
+    most = {s: max([getattr(b, s) for b in budgets], default=0) for s in STRATA}
+    _pick(con, model, {s: n if s != "uniform" else max(n, 1) for s, n in most.items()})
 
 
 def _file_columns(model: ModelConfig) -> list[str]:

@@ -53,14 +53,21 @@ def confidence_sql(model: ModelConfig) -> str | None:
 
 
 def stage_rows(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    days: list[dt.date],
+    numerical: list[str] | None = None,
 ) -> bool:
-    """`review_rows` (date, prediction_id, draw, confidence, the segment and numerical
-    columns) for the accepted predictions of `days`; False when there are none."""
+    """`review_rows` (date, prediction_id, draw, confidence, the segment columns and the
+    `numerical` ones, by default all) for the accepted predictions of `days`; False when there
+    are none. Only the drifted features are read by a stratum, and copying the others would be
+    most of the cost of staging a large day."""
     files = day_files(paths, "predictions", model.model_id, days)
     confidence = confidence_sql(model) or "NULL::DOUBLE"
     seed = quote_literal(f"{model.review.seed}|{model.model_id}|")
-    extra = [*dict.fromkeys([*model.segments, *model.features.numerical])]
+    numerical = model.features.numerical if numerical is None else numerical
+    extra = [*dict.fromkeys([*model.segments, *numerical])]
     columns = "".join(f", {q(c)}" for c in extra)
     source = read_files_sql(files) if files else None
     con.execute(
@@ -133,19 +140,24 @@ def stage_regressed_segments(
     )
 
 
-def _drifted_columns(
+def drifted_features(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
-) -> list[tuple[dt.date, str]]:
+) -> dict[dt.date, list[str]]:
+    """The numerical features the `drift` rows call drifted, day by day."""
     numerical = model.features.numerical
     if not (numerical and has_files(paths, "drift", model.model_id)):
-        return []
+        return {}
     listed = ", ".join(quote_literal(c) for c in numerical)
     source = read_table_sql(paths, "drift", model.model_id)
-    return con.execute(
+    rows = con.execute(
         f"SELECT DISTINCT date, {q('column')} FROM {source} "
         f"WHERE drifted AND {q('column')} IN ({listed}) AND date IN ({date_list(days)}) "
         "ORDER BY ALL"
     ).fetchall()
+    by_day: dict[dt.date, list[str]] = {}
+    for day, column in rows:
+        by_day.setdefault(day, []).append(column)
+    return by_day
 
 
 def _reference_source(paths: DataPaths, model: ModelConfig, day: dt.date) -> str | None:
@@ -161,23 +173,26 @@ def _reference_source(paths: DataPaths, model: ModelConfig, day: dt.date) -> str
 def _reference_stats(
     con: duckdb.DuckDBPyConnection, source: str, day: dt.date, columns: list[str]
 ) -> list[tuple]:
-    parts = [
-        f"SELECT DATE {quote_literal(day.isoformat())} AS date, {quote_literal(c)} AS feature, "
-        f"avg(CAST({q(c)} AS DOUBLE)) AS mean, stddev_samp(CAST({q(c)} AS DOUBLE)) AS sd "
-        f"FROM {source}"
-        for c in columns
-    ]
-    return con.execute(" UNION ALL ".join(parts)).fetchall()
+    """(day, feature, mean, sd) of each column, in one scan of the reference."""
+    aggregates = ", ".join(
+        f"avg(CAST({q(c)} AS DOUBLE)), stddev_samp(CAST({q(c)} AS DOUBLE))" for c in columns
+    )
+    values = con.execute(f"SELECT {aggregates} FROM {source}").fetchone()
+    return [(day, c, values[2 * i], values[2 * i + 1]) for i, c in enumerate(columns)]
 
 
 def stage_drifted_extremes(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    days: list[dt.date],
+    by_day: dict[dt.date, list[str]] | None = None,
 ) -> None:
     """`review_extremes` (date, prediction_id, feature, extremeness): each row's most extreme
-    drifted numerical feature, in reference standard deviations."""
-    by_day: dict[dt.date, list[str]] = {}
-    for day, column in _drifted_columns(con, paths, model, days):
-        by_day.setdefault(day, []).append(column)
+    drifted numerical feature (`by_day`, read from `drift` when not given), in reference
+    standard deviations."""
+    if by_day is None:
+        by_day = drifted_features(con, paths, model, days)
     stats: list[tuple] = []
     for day, columns in by_day.items():
         source = _reference_source(paths, model, day)
@@ -190,24 +205,40 @@ def stage_drifted_extremes(
     if stats:
         con.executemany("INSERT INTO review_reference_stats VALUES (?, ?, ?, ?)", stats)
     features = [*dict.fromkeys(c for cols in by_day.values() for c in cols)]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE review_extremes AS {_extremes_sql(features)}")
+
+
+def _extremes_sql(features: list[str]) -> str:
+    """Each row's most extreme drifted feature and its z-score, computed across the row's
+    columns: a feature not drifted on the row's day has no statistics and no z-score. One pass
+    over the day, where unpivoting would make a row per feature and group them back."""
     if not features:
-        unpivoted = "SELECT NULL::DATE AS date, NULL::VARCHAR AS prediction_id, "
-        unpivoted += "NULL::VARCHAR AS feature, NULL::DOUBLE AS x WHERE false"
-    else:
-        values = ", ".join(f"CAST({q(c)} AS DOUBLE) AS {q(c)}" for c in features)
-        unpivoted = (
-            f"UNPIVOT (SELECT date, prediction_id, {values} FROM review_rows) "
-            f"ON {', '.join(q(c) for c in features)} INTO NAME feature VALUE x"
+        return (
+            "SELECT NULL::DATE AS date, NULL::VARCHAR AS prediction_id, "
+            "NULL::VARCHAR AS feature, NULL::DOUBLE AS extremeness WHERE false"
         )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE review_extremes AS
-        SELECT u.date, u.prediction_id,
-               arg_max(u.feature, abs(u.x - s.mean) / s.sd) AS feature,
-               max(abs(u.x - s.mean) / s.sd) AS extremeness
-        FROM ({unpivoted}) AS u
-        JOIN review_reference_stats AS s ON s.date = u.date AND s.feature = u.feature
-        WHERE s.sd > 0 AND u.x IS NOT NULL AND isfinite(u.x)
-        GROUP BY u.date, u.prediction_id
+    stats, scores, names = [], [], []
+    for i, column in enumerate(features):
+        name, value = quote_literal(column), f"CAST(r.{q(column)} AS DOUBLE)"
+        stats.append(
+            f"max(mean) FILTER (feature = {name}) AS m{i}, "
+            f"max(sd) FILTER (feature = {name}) AS s{i}"
+        )
+        scores.append(
+            f"CASE WHEN s.s{i} > 0 AND isfinite({value}) "
+            f"THEN abs({value} - s.m{i}) / s.s{i} END AS z{i}"
+        )
+        names.append(f"WHEN z{i} = extremeness THEN {name}")
+    return f"""
+        SELECT date, prediction_id, CASE {" ".join(names)} END AS feature, extremeness
+        FROM (
+            SELECT *, greatest({", ".join(f"z{i}" for i in range(len(features)))}) AS extremeness
+            FROM (
+                SELECT r.date, r.prediction_id, {", ".join(scores)}
+                FROM review_rows AS r
+                JOIN (SELECT date, {", ".join(stats)} FROM review_reference_stats GROUP BY date)
+                    AS s USING (date)
+            )
+        )
+        WHERE extremeness IS NOT NULL
         """
-    )
