@@ -157,21 +157,6 @@ def was_interrupted(result: dg.ExecutionResult) -> bool:
     return False
 
 
-def _warm_report_renderer(day_count: int, run_config: dict[str, Any] | None) -> None:
-    """Start Evidently's import now when this process will draw the run's reports itself.
-
-    A run of a day or a few draws its reports in this process, after every table: importing
-    Evidently there (seconds of one core) would lengthen the run by as much. Started with the
-    run, on a thread, it overlaps the ingest and the gate, whose DuckDB work leaves the
-    interpreter free. Runs whose steps go elsewhere (an executor) or whose reports go to a pool
-    of workers never import it here."""
-    if executor_choice() != "default" or "execution" in (run_config or {}):
-        return
-    from perf_pipeline.reports.render_pool import warm_up
-
-    warm_up(day_count)
-
-
 def backfill(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -191,7 +176,6 @@ def backfill(
         first = max(start, model.start_date)
         if first > end:
             continue
-        _warm_report_renderer((end - first).days + 1, run_config)
         result = _execute(
             defs,
             instance,
