@@ -24,6 +24,7 @@ Last, the same days' estimates are held to their final realized values
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -89,25 +90,18 @@ def _earlier_estimated(
     return earlier
 
 
-def _day_breaches(
-    con: duckdb.DuckDBPyConnection,
-    paths: DataPaths,
-    model: ModelConfig,
-    day: dt.date,
-    tables: _RunTables,
-) -> list[Alert]:
+def _day_breaches(model: ModelConfig, day: dt.date, tables: _RunTables) -> list[Alert]:
     """Every bound `day` breaks (realized, estimated and drift), before persistence."""
     from perf_pipeline.alerts.regressions import (
         drift_alerts,
         estimated_breaches,
         performance_alerts,
     )
-    from perf_pipeline.tables.performance import baseline_values
 
     breaches: list[Alert] = []
     todays = tables.performance.get(day)
     if todays is not None and not todays.empty:
-        baseline = baseline_values(con, paths, model, day)
+        baseline = tables.baseline(day)
         bands = tables.bands.for_day(day)
         breaches += performance_alerts(model, day, todays, baseline, bands)
         breaches += estimated_breaches(model, day, todays, baseline, bands)
@@ -166,12 +160,14 @@ def _judge_day(
 
 @dataclass
 class _RunTables:
-    """What a run reads once: its days' (and their lookback's) rows per day, and the bands."""
+    """What a run reads once: its days' (and their lookback's) rows per day, the bands and
+    the baseline of each day."""
 
     performance: dict[dt.date, pd.DataFrame]
     drift: dict[dt.date, pd.DataFrame]
     quality: dict[dt.date, pd.DataFrame]
     bands: DayBands
+    baseline: Callable[[dt.date], dict[str, float]]
 
 
 def _by_day(frame: pd.DataFrame | None) -> dict[dt.date, pd.DataFrame]:
@@ -189,6 +185,7 @@ def _run_tables(
     """The partitions the run needs and no others: `performance` of the judged days and of
     their trailing band windows, `drift` of the judged days, `data_quality` of the run's."""
     from perf_pipeline.alerts.bands import DayBands, trailing_days_needed
+    from perf_pipeline.tables.performance import baseline_lookup
 
     read = sorted(set(judged) | trailing_days_needed(model, judged))
     performance = _read_days(con, paths, "performance", model, read, today)
@@ -199,6 +196,7 @@ def _run_tables(
         _by_day(drift),
         _by_day(quality),
         DayBands(con, paths, model, performance),
+        baseline_lookup(con, paths, model),
     )
 
 
@@ -220,7 +218,7 @@ def regressions(
 
     judged = lookback_days(days, longest_persistence(model))
     tables = _run_tables(con, paths, model, days, judged, today)
-    by_day = {day: _day_breaches(con, paths, model, day, tables) for day in judged}
+    by_day = {day: _day_breaches(model, day, tables) for day in judged}
     breaches = {(a.date, a.kind, a.metric_or_column) for found in by_day.values() for a in found}
     earlier = _earlier_estimated(con, paths, model.model_id, days)
     raised: list[Settled] = []

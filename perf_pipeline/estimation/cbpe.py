@@ -35,6 +35,7 @@ from perf_pipeline.metrics.estimation_sql import DayCalibration
 from perf_pipeline.object_store import commit, staging_path
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.tables.serving import production_rows_sql
+from perf_pipeline.tables.wanted_ids import ids_filter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +69,10 @@ def day_calibrations(
     if model.reference.source == "file":
         calibration = reference_calibration(con, paths, model)
         return None if calibration is None else {None: calibration}
-    return {day: window_calibration(con, paths, model, day) for day in days}
+    # The label files and their stamps are listed once for all the days (each day's key
+    # reads them), not once per day: a long backfill would list the history once a day.
+    labels = _label_stamps(paths, model)
+    return {day: window_calibration(con, paths, model, day, labels) for day in days}
 
 
 def stored_calibration_path(paths: DataPaths, model: ModelConfig, day: dt.date | None) -> Path:
@@ -115,25 +119,48 @@ def reference_calibration(
     return _load_or_fit(con, model, path, _key(model, parts), rows, MIN_REFERENCE_ROWS)
 
 
-def window_calibration(
-    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, day: dt.date
-) -> DayCalibration:
-    """The calibration of the trailing window before `day` (raw scores without enough labels)."""
-    window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
-    predictions = day_files(paths, "predictions", model.model_id, window)
+def _file_stamps(files: Sequence[str]) -> list[str]:
+    """Name, size and modification time of each file: what a stored calibration is keyed by."""
+    stamps = []
+    for file in files:
+        stat = os.stat(file)
+        stamps.append(f"{file}|{stat.st_size}|{stat.st_mtime_ns}")
+    return stamps
+
+
+def _label_stamps(paths: DataPaths, model: ModelConfig) -> tuple[list[str], list[str]]:
+    """The model's label files, and their stamps (`_file_stamps`)."""
     labels_dir = paths.table_dir("labels") / f"model={model.model_id}"
     labels = sorted(str(p) for p in labels_dir.rglob("*.parquet")) if labels_dir.exists() else []
+    return labels, _file_stamps(labels)
+
+
+def window_calibration(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model: ModelConfig,
+    day: dt.date,
+    label_stamps: tuple[list[str], list[str]] | None = None,
+) -> DayCalibration:
+    """The calibration of the trailing window before `day` (raw scores without enough labels);
+    `label_stamps` (`_label_stamps`) when the caller listed the label files already."""
+    window = [day - dt.timedelta(days=i) for i in range(model.reference.days or 1, 0, -1)]
+    predictions = day_files(paths, "predictions", model.model_id, window)
+    labels, stamps = label_stamps or _label_stamps(paths, model)
     if not predictions or not labels:
         return DayCalibration()
-    parts = [f"{f}|{os.stat(f).st_size}|{os.stat(f).st_mtime_ns}" for f in [*predictions, *labels]]
+    parts = [*_file_stamps(predictions), *stamps]
     parts += [f"shadow|{version}" for version in model.shadow_versions]  # fitted without them
 
     def rows() -> pd.DataFrame:
+        # Only the window's ids can join: their labels are all that is read (`wanted_ids`).
+        window = production_rows_sql(predictions, model)
+        wanted = ids_filter(con, f"SELECT prediction_id FROM {window}", "_cbpe_window_ids")
         return con.execute(
-            f"SELECT p.*, l.label FROM {production_rows_sql(predictions, model)} AS p JOIN ("
+            f"SELECT p.*, l.label FROM {window} AS p JOIN ("
             "SELECT prediction_id, arg_max(label, (arrival_date, label_timestamp)) AS label "
-            f"FROM {read_files_sql(labels)} GROUP BY prediction_id) AS l USING (prediction_id) "
-            "WHERE l.label IS NOT NULL"
+            f"FROM {read_files_sql(labels)} WHERE {wanted} GROUP BY prediction_id) AS l "
+            "USING (prediction_id) WHERE l.label IS NOT NULL"
         ).df()
 
     path = stored_calibration_path(paths, model, day)

@@ -57,6 +57,7 @@ from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import LABEL_SOURCE_LOG
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
+from perf_pipeline.tables.wanted_ids import ids_filter
 
 REQUIRED = ["prediction_id", "label"]
 KNOWN = [*REQUIRED, "label_timestamp"]
@@ -122,15 +123,17 @@ def _known_predictions(
     """`known_predictions` (prediction_id, prediction_date) for the ids in `raw_labels` only.
 
     A semi-join on the run's label ids: the predictions history is read for its two columns,
-    and only the ids the run needs are kept and grouped, however long that history is.
+    and only the ids the run needs are kept and grouped, however long that history is; the ids'
+    range lets the Parquet statistics skip the days holding none of them (`wanted_ids`).
     """
-    if has_files(paths, "predictions", model.model_id):
+    ids = "SELECT trim(prediction_id) AS prediction_id FROM raw_labels"
+    wanted = ids_filter(con, ids, "_label_ids")
+    if has_files(paths, "predictions", model.model_id) and wanted != "false":
         source = read_table_sql(paths, "predictions", model.model_id)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE known_predictions AS "
             f"SELECT prediction_id, min(date) AS prediction_date FROM {source} "
-            "WHERE prediction_id IN (SELECT trim(prediction_id) FROM raw_labels) "
-            "GROUP BY prediction_id"
+            f"WHERE {wanted} GROUP BY prediction_id"
         )
     else:
         con.execute(

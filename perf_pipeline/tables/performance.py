@@ -22,6 +22,7 @@ from perf_pipeline.paths import DataPaths
 from perf_pipeline.schemas import PERFORMANCE
 from perf_pipeline.sql import quote_literal
 from perf_pipeline.tables.serving import production_rows_sql
+from perf_pipeline.tables.wanted_ids import ids_filter
 
 # `predicted_from` is an addition to the table (README, contract notes); declared here until the
 # shared schema lists it, so every partition is written with it whatever pandas inferred.
@@ -29,15 +30,35 @@ SCHEMA = {**PERFORMANCE, "predicted_from": "VARCHAR"}
 
 _LATEST_LABELS = """
 SELECT prediction_id, arg_max(label, (arrival_date, label_timestamp)) AS label
-FROM {source} GROUP BY prediction_id
+FROM {source} WHERE {wanted} GROUP BY prediction_id
 """
+_WANTED_IDS = "_performance_wanted_ids"
 
 
-def _latest_labels(con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig) -> None:
-    if has_files(paths, "labels", model.model_id):
+def label_days(model: ModelConfig, days: list[dt.date]) -> list[dt.date]:
+    """The prediction days whose labels the run reads: its own, and for a trailing reference
+    the window before each (the loss models of a trailing window are fitted on its labels)."""
+    wanted = set(days)
+    if model.reference.source != "file":
+        span = model.reference.days or 1
+        wanted |= {d - dt.timedelta(days=i) for d in days for i in range(1, span + 1)}
+    return sorted(wanted)
+
+
+def _latest_labels(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> None:
+    """`latest_labels`: the latest label of each prediction of `days` (and of the trailing
+    windows that read it, `label_days`); only those ids' labels are read (`wanted_ids`), the
+    same rows the joins would keep from every label, however long the labels history is."""
+    files = day_files(paths, "predictions", model.model_id, label_days(model, days))
+    if files and has_files(paths, "labels", model.model_id):
         source = read_table_sql(paths, "labels", model.model_id)
+        ids = f"SELECT prediction_id FROM {read_files_sql(files)}"
+        wanted = ids_filter(con, ids, _WANTED_IDS)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE latest_labels AS {_LATEST_LABELS.format(source=source)}"
+            "CREATE OR REPLACE TEMP TABLE latest_labels AS "
+            + _LATEST_LABELS.format(source=source, wanted=wanted)
         )
     else:
         label_type = "DOUBLE" if model.task.value == "regression" else "VARCHAR"
@@ -58,7 +79,7 @@ def compute_days(
     files = day_files(paths, "predictions", model.model_id, days)
     if not files:
         return pd.DataFrame(columns=COLUMNS)
-    _latest_labels(con, paths, model)
+    _latest_labels(con, paths, model, days)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW scored AS "
         f"SELECT p.*, l.label FROM {production_rows_sql(files, model)} AS p "
@@ -162,3 +183,14 @@ def baseline_values(
         "AND NOT is_estimated AND value IS NOT NULL GROUP BY metric"
     ).fetchall()
     return {metric: value for metric, value in rows}
+
+
+def baseline_lookup(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig
+) -> Callable[[dt.date], dict[str, float]]:
+    """`baseline_values` for the days of a run: a reference file's values do not depend on the
+    day, so they are read once for the whole run instead of once per judged day."""
+    if model.reference.source != "file":
+        return lambda day: baseline_values(con, paths, model, day)
+    values = baseline_values(con, paths, model, model.start_date)
+    return lambda day: dict(values)
