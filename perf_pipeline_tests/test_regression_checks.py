@@ -72,6 +72,32 @@ def test_each_partition_carries_its_own_facts_after_a_single_run_backfill(scenar
     assert blocked["blocked"].value == 1 and "logs_present" in blocked["blocked_reason"].value
 
 
+def test_a_run_over_the_observed_days_limit_says_so_instead_of_observing_each_day(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the limit no day gets an observation (they cost an event each), and the
+    materialization attached to every partition says where the days' facts are instead."""
+    from perf_pipeline.assets.observations import MAX_OBSERVED_DAYS_ENV
+
+    monkeypatch.setenv(MAX_OBSERVED_DAYS_ENV, "2")
+    paths = write_scenario(tmp_path / "root")
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        run_range(definitions(paths), instance, DAYS[0], DAYS[-1])
+        for stage in ("predictions", "performance", "drift", "report"):
+            assert all(_observations(instance, stage, d) == [] for d in (HEALTHY, RECOVERED))
+            latest = instance.fetch_materializations(
+                dg.AssetRecordsFilter(
+                    asset_key=dg.AssetKey([MODEL, stage]), asset_partitions=[HEALTHY.isoformat()]
+                ),
+                limit=1,
+            ).records[0]
+            note = latest.asset_materialization.metadata["day_facts"].value
+            assert f"a run of {len(DAYS)} days" in note and "=2" in note
+        # Blocked days still say so on the stages they emptied: those are few.
+        assert _observations(instance, "performance", BLOCKED)[0]["blocked"].value == 1
+
+
 def test_daily_runs_turn_red_on_the_regression_and_green_on_recovery(scenario) -> None:
     defs, instance = scenario["defs"], scenario["instance"]
     run_range(defs, instance, REGRESSED, REGRESSED)

@@ -5,17 +5,33 @@ Dagster attaches to each partition (dagster issues #18123, #17836): a run-level 
 as every day's value. So a run over several days records each day's facts as an
 `AssetObservation` of that day's partition (numeric values, so the asset's Plots tab draws them
 over time), and keeps only run-level totals on the materialization. A run of one day puts the
-day's facts on its materialization directly, which then is that partition's own.
+day's facts on its materialization directly, which then is that partition's own. A run of more
+than `PERF_PIPELINE_MAX_OBSERVED_DAYS` days (31 unless set) observes nothing per day: its
+materialization says so, and the days' facts are in the tables.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 
 import dagster as dg
 
 from perf_pipeline.config import ModelConfig
+
+# A run over more days than this keeps its days' facts in the tables only. Each observation is
+# one event in Dagster's event log, 26-39 ms apiece on its default SQLite storage and dearer as
+# the log grows: a year's backfill spent more on them than on some of its tables. A month's
+# backfill still gets one per day; an instance on PostgreSQL may raise the limit.
+MAX_OBSERVED_DAYS_ENV = "PERF_PIPELINE_MAX_OBSERVED_DAYS"
+DEFAULT_MAX_OBSERVED_DAYS = 31
+
+
+def max_observed_days() -> int:
+    raw = os.environ.get(MAX_OBSERVED_DAYS_ENV, "").strip()
+    return int(raw) if raw.isdigit() else DEFAULT_MAX_OBSERVED_DAYS
+
 
 # The stages a blocked day leaves empty, and so the ones whose partitions say it was blocked.
 BLOCKED_DOWNSTREAM = ("performance", "drift", "report")
@@ -31,6 +47,14 @@ def record_day_facts(
     days = context.partition_keys
     if len(days) == 1 and asset_key is None:
         return dict(facts.get(dt.date.fromisoformat(days[0]), {}))
+    if asset_key is None and len(days) > max_observed_days():
+        return {
+            "day_facts": dg.MetadataValue.text(
+                f"not observed per day: a run of {len(days)} days (over "
+                f"{MAX_OBSERVED_DAYS_ENV}={max_observed_days()}) keeps each day's facts in "
+                "the tables only (ingest_log, data_quality, performance, drift, reports)"
+            )
+        }
     for day, metadata in sorted(facts.items()):
         context.log_event(
             dg.AssetObservation(

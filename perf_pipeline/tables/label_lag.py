@@ -100,10 +100,14 @@ def _stage_delays(
     predictions = production_rows_sql(day_files(paths, "predictions", model.model_id, days), model)
     listed = ", ".join(_date_sql(d) for d in days)
     if has_files(paths, "labels", model.model_id):
+        from perf_pipeline.tables.wanted_ids import ids_filter
+
+        # Only the days' ids can match: the rest of the labels history is skipped unread.
+        wanted = ids_filter(con, f"SELECT prediction_id FROM {predictions}", "_label_lag_ids")
         firsts = (
             "SELECT prediction_id, prediction_date, min(date) AS first_arrival "
             f"FROM {read_table_sql(paths, 'labels', model.model_id)} "
-            f"WHERE prediction_date IN ({listed}) GROUP BY ALL"
+            f"WHERE prediction_date IN ({listed}) AND {wanted} GROUP BY ALL"
         )
     else:
         firsts = "SELECT NULL::VARCHAR AS prediction_id, NULL::DATE AS prediction_date, "
