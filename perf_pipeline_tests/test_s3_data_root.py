@@ -228,13 +228,14 @@ def _write_rows(paths: DataPaths, target, rows: int) -> None:
     con.close()
 
 
-def _poll_through_duckdb(target, done: threading.Event) -> tuple[list[int], int, list[str]]:
+def _poll_through_duckdb(
+    target, done: threading.Event, seen: list[int]
+) -> tuple[list[int], int, list[str]]:
     """Read `target` through DuckDB (the pipeline's reader) until `done`: the row counts of
-    whole reads, how many reads s3fs refused because the object changed under them (its ETag
-    check), and any other error."""
+    whole reads (appended to `seen` as they come), how many reads s3fs refused because the
+    object changed under them (its ETag check), and any other error."""
     con = connect()
     query = f"SELECT count(*), min(total), max(total) FROM read_parquet('{target}')"
-    seen: list[int] = []
     expired = 0
     errors: list[str] = []
     while not done.is_set():
@@ -253,6 +254,12 @@ def _poll_through_duckdb(target, done: threading.Event) -> tuple[list[int], int,
     return seen, expired, errors
 
 
+def _wait_for_read(seen: list[int], count: int, reader: threading.Thread) -> None:
+    deadline = time.monotonic() + 30
+    while len(seen) < count and reader.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_reader_polling_an_object_while_it_is_replaced_reads_whole_files(
     s3_endpoint: str,
 ) -> None:
@@ -261,11 +268,18 @@ def test_a_reader_polling_an_object_while_it_is_replaced_reads_whole_files(
     _write_rows(paths, target, sizes[0])
     done = threading.Event()
     outcome: list[tuple[list[int], int, list[str]]] = []
-    reader = threading.Thread(target=lambda: outcome.append(_poll_through_duckdb(target, done)))
+    live: list[int] = []
+    reader = threading.Thread(
+        target=lambda: outcome.append(_poll_through_duckdb(target, done, live))
+    )
     reader.start()
     try:
         for n in range(1, 9):
             _write_rows(paths, target, sizes[n % 2])
+            # The reader keeps polling through the next write; waiting for one whole read
+            # between writes keeps a loaded machine from starving it of any (every read then
+            # overlapping a replace) without taking the overlap away.
+            _wait_for_read(live, len(live) + 1, reader)
     finally:
         done.set()
         reader.join()
