@@ -110,12 +110,17 @@ def test_latest_labels_of_a_day_are_those_of_the_whole_history(tmp_path, index):
         assert f"p-{day:%Y%m%d}-0001" in {pid for pid, _ in got}
 
 
-def test_ids_filter_keeps_exactly_the_ids_and_nothing_without_ids(tmp_path):
+def _day_five_filter(tmp_path):
+    """A connection, the lake's predictions, the query of day 5's ids and its filter."""
     paths = _lake(tmp_path)
     con = connect()
     source = read_table_sql(paths, "predictions", "m")
     wanted = f"SELECT prediction_id FROM {source} WHERE date = DATE '{DAYS[5]}'"
-    condition = ids_filter(con, wanted, "_test_ids")
+    return con, source, wanted, ids_filter(con, wanted, "_test_ids")
+
+
+def test_ids_filter_keeps_exactly_the_ids_and_nothing_without_ids(tmp_path):
+    con, source, wanted, condition = _day_five_filter(tmp_path)
     got = con.execute(f"SELECT count(*), count(DISTINCT date) FROM {source} WHERE {condition}")
     assert got.fetchall() == [(ROWS, 1)]
     assert ids_filter(con, f"{wanted} AND false", "_test_ids") == "false"
@@ -124,11 +129,7 @@ def test_ids_filter_keeps_exactly_the_ids_and_nothing_without_ids(tmp_path):
 def test_the_id_range_skips_other_days_row_groups(tmp_path):
     """With ids that carry their day, only the day's file is scanned for rows: the filter's
     range is checked against each file's statistics before its rows are read."""
-    paths = _lake(tmp_path)
-    con = connect()
-    source = read_table_sql(paths, "predictions", "m")
-    wanted = f"SELECT prediction_id FROM {source} WHERE date = DATE '{DAYS[5]}'"
-    condition = ids_filter(con, wanted, "_test_ids")
+    con, source, _, condition = _day_five_filter(tmp_path)
     plan = con.execute(f"EXPLAIN ANALYZE SELECT count(*) FROM {source} WHERE {condition}")
     text = plan.fetchall()[0][1]
     counts = re.findall(r"Row Groups Scanned: (\d+) / (\d+)", text)

@@ -47,11 +47,12 @@ def record_day_facts(
     days = context.partition_keys
     if len(days) == 1 and asset_key is None:
         return dict(facts.get(dt.date.fromisoformat(days[0]), {}))
-    if asset_key is None and len(days) > max_observed_days():
+    limit = max_observed_days()
+    if asset_key is None and len(days) > limit:
         return {
             "day_facts": dg.MetadataValue.text(
                 f"not observed per day: a run of {len(days)} days (over "
-                f"{MAX_OBSERVED_DAYS_ENV}={max_observed_days()}) keeps each day's facts in "
+                f"{MAX_OBSERVED_DAYS_ENV}={limit}) keeps each day's facts in "
                 "the tables only (ingest_log, data_quality, performance, drift, reports)"
             )
         }
