@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from perf_pipeline import cli_gate, cli_sql
+from perf_pipeline.long_lived import freeze_survivors
 from perf_pipeline.paths import DATA_ROOT_ENV, DataPaths, DataRootError, resolve_data_root
 
 
@@ -238,6 +239,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> int:
+    """The `perf-pipeline` command: `main`, then an exit without the interpreter's final
+    collection over everything the steps imported (`long_lived.py`). Callers that stay alive
+    (tests, notebooks) call `main`, which leaves the collector as it was."""
+    try:
+        return main()
+    finally:
+        freeze_survivors()
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     paths = DataPaths(resolve_data_root(args.home))
     os.environ[DATA_ROOT_ENV] = str(paths.root)
@@ -267,4 +278,4 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -29,6 +29,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any
 
 from perf_pipeline.config import ModelConfig
+from perf_pipeline.long_lived import freeze_survivors
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.runner import BackfillInterrupted, RunOutcome
 
@@ -79,6 +80,7 @@ def _run_model(
         outcomes = backfill(
             build_definitions(paths.root), instance, [model], start, end, log_level, run_config
         )
+    freeze_survivors()  # a spawned worker exits through the interpreter's final collection
     return outcomes[0]
 
 
