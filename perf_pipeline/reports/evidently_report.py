@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,15 +72,52 @@ def _drift_page(model: ModelConfig, day: dt.date, data: DayData) -> str:
 
 
 def _as_classes(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Labels and predicted classes as the canonical text the tables use (`1`, not `1.0`)."""
+    """Labels and predicted classes as the canonical text the tables use (`1`, not `1.0`),
+    each distinct value converted once."""
     frame = frame[columns].copy()
     for column in (TARGET, "prediction"):
-        frame[column] = frame[column].map(canonical_class_text)
+        texts = {value: canonical_class_text(value) for value in frame[column].unique()}
+        frame[column] = frame[column].map(texts)
     return frame
 
 
-def _quality_setup(model: ModelConfig) -> tuple[dict[str, Any], list[str], Any] | None:
-    """Evidently's task definition, the columns it reads and its preset; None for ranking."""
+# A class written as an integer that `int()` gives back unchanged (`0`, `-3`, not `007`).
+_INTEGER_TEXT = r"-?(?:0|[1-9][0-9]*)"
+
+
+def _integer_classes(
+    model: ModelConfig, frames: list[pd.DataFrame | None], positive: str | None
+) -> bool:
+    """Whether Evidently may be given the classes as numbers and still draw the same page:
+    every class in play is an integer in its canonical text, and sorting them as numbers keeps
+    their order as text (`2` and `10` would swap the confusion matrix's rows).
+
+    scikit-learn, under Evidently's classification metrics, finds the classes of text labels
+    by sorting Python strings, over and over: on a 20,000-row sample that was 1.3 s of the
+    quality section's 1.4 s; with integer labels, 0.5 s.
+    """
+    if model.task is Task.REGRESSION:
+        return False
+    classes = {positive} if positive is not None else set()
+    for frame in frames:
+        if frame is not None:
+            classes.update(frame[TARGET].unique(), frame["prediction"].unique())
+    if not all(re.fullmatch(_INTEGER_TEXT, text) for text in classes):
+        return False
+    return sorted(classes) == sorted(classes, key=int)
+
+
+def _as_integers(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    return frame.astype({TARGET: "int64", "prediction": "int64"})
+
+
+def _quality_setup(
+    model: ModelConfig, integer_classes: bool = False
+) -> tuple[dict[str, Any], list[str], Any] | None:
+    """Evidently's task definition, the columns it reads and its preset; None for ranking.
+    `integer_classes`: the classes go to Evidently as numbers (`_integer_classes`)."""
     from evidently import BinaryClassification, MulticlassClassification, Regression
     from evidently.presets import ClassificationQuality, RegressionQuality
 
@@ -100,7 +138,7 @@ def _quality_setup(model: ModelConfig) -> tuple[dict[str, Any], list[str], Any] 
             target=TARGET,
             prediction_labels="prediction",
             prediction_probas=score,
-            pos_label=positive,
+            pos_label=int(positive) if integer_classes else positive,
         )
         columns = [TARGET, "prediction", *([score] if score else [])]
         return {"classification": [task]}, columns, classification
@@ -126,11 +164,16 @@ def _quality_page(model: ModelConfig, day: dt.date, data: DayData) -> str | None
     setup = _quality_setup(model)
     if setup is None or data.labelled_rows == 0:
         return None
-    task, columns, preset = setup
+    columns = setup[1]
     current = _labelled(data.labelled, model, columns)
     if current is None:
         return None
     reference = _labelled(data.reference, model, columns)
+    positive = model.binary_classes[1] if model.task is Task.BINARY_CLASSIFICATION else None
+    if _integer_classes(model, [current, reference], positive):
+        current, reference = _as_integers(current), _as_integers(reference)
+        setup = _quality_setup(model, integer_classes=True)
+    task, _, preset = setup
     definition = DataDefinition(**task)
     report = Report([preset], metadata={"model_id": model.model_id, "date": day.isoformat()})
     snapshot = report.run(
