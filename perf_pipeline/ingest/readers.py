@@ -101,11 +101,6 @@ def read_text_file(path: Path, keep_typed: Mapping[str, str] | None = None) -> T
     return _read_csv(path) if fmt == "csv" else _read_jsonl(path)
 
 
-def read_as_text(path: Path) -> pa.Table:
-    """Only the file's own columns, as text (the reference set needs no row bookkeeping)."""
-    return read_text_file(path).columns
-
-
 def _plain(path: Path, table: pa.Table) -> TextFile:
     n = table.num_rows
     return TextFile(
