@@ -5,16 +5,20 @@ log and report included, on a loaded machine a few tenths of a second of reading
 drown in that. This times, in this process, only the work of the stages that read history: the
 labels ingest of one arrival day (the ids' prediction days), the label recheck a predictions run
 leaves behind (its day noted), `label_lag` of that arrival day, the day's `performance`
-(latest labels), `drift` and regression alerts. Each is the minimum CPU over `--reps` runs, each
-on a fresh DuckDB connection (CPU of every thread of the process: DuckDB's included).
+(latest labels), `drift`, regression alerts and the estimator's check (`estimator_quality`: the
+day's `estimation_quality` rows and the windows that judge them). Each is the minimum CPU over
+`--reps` runs, each on a fresh DuckDB connection (CPU of every thread of the process: DuckDB's
+included).
 
 The sample (`--days` days, one model) is backfilled with `perf-pipeline backfill` up to day E
 (`--early`, default 30), E measured, then backfilled up to day N and N measured: the same day's
 work with E and with N days of history behind it. Re-running a day's labels ingest and
 `label_lag` rewrites the same partitions with the same rows.
 
+`--steps` times only the steps named (comma-separated); the backfills are the same.
+
     python benchmarks/history_cost_benchmark.py [--days 120] [--early 30] [--model card_fraud]
-        [--reps 5]
+        [--reps 5] [--steps label_recheck,estimator_quality]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ TODAY = dt.date(2030, 1, 1)
 
 def _steps(day: dt.date) -> dict[str, Callable]:
     """Each stage's history-reading work for `day`, as (con, paths, model) -> None."""
+    from perf_pipeline.alerts.estimator_quality import judge_estimator_quality
     from perf_pipeline.alerts.evaluate import regressions
     from perf_pipeline.ingest.label_recheck import days_to_recheck
     from perf_pipeline.ingest.labels import ingest_labels
@@ -50,11 +55,18 @@ def _steps(day: dt.date) -> dict[str, Callable]:
         "performance": lambda con, paths, model: performance.compute_days(con, paths, model, [day]),
         "drift": lambda con, paths, model: drift.compute_days(con, paths, model, [day]),
         "alerts": lambda con, paths, model: regressions(con, paths, model, [day], TODAY),
+        # As the day's alerts step does (today: the date now, as the backfill judged it), so
+        # re-running it rewrites the day's `estimation_quality` rows with the same ones.
+        "estimator_quality": lambda con, paths, model: judge_estimator_quality(
+            con, paths, model, [day]
+        ),
     }
 
 
-def measure(root: Path, model_id: str, day: dt.date, reps: int) -> dict[str, float]:
-    """Minimum CPU seconds of each step for `day` over `reps` runs."""
+def measure(
+    root: Path, model_id: str, day: dt.date, reps: int, only: list[str] | None = None
+) -> dict[str, float]:
+    """Minimum CPU seconds of each step (of `only`, when given) for `day` over `reps` runs."""
     from perf_pipeline.config import load_models
     from perf_pipeline.lake import connect
     from perf_pipeline.paths import DataPaths
@@ -63,6 +75,8 @@ def measure(root: Path, model_id: str, day: dt.date, reps: int) -> dict[str, flo
     model = load_models(paths.models_file)[model_id]
     best: dict[str, float] = {}
     for name, step in _steps(day).items():
+        if only and name not in only:
+            continue
         for _ in range(reps):
             con = connect()
             began = time.process_time()
@@ -92,16 +106,18 @@ def main() -> None:
     parser.add_argument("--early", type=int, default=30)
     parser.add_argument("--model", default="card_fraud")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--steps", default="", help="comma-separated step names (default: all)")
     args = parser.parse_args()
+    only = [s for s in args.steps.split(",") if s] or None
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         env, start = _prepare(tmp, args.days)
         early = start + dt.timedelta(days=args.early - 1)
         last = start + dt.timedelta(days=args.days - 1)
         _backfill(env, start, early, args.model)
-        at_early = measure(tmp / "data", args.model, early, args.reps)
+        at_early = measure(tmp / "data", args.model, early, args.reps, only)
         _backfill(env, early + dt.timedelta(days=1), last, args.model)
-        at_last = measure(tmp / "data", args.model, last, args.reps)
+        at_last = measure(tmp / "data", args.model, last, args.reps, only)
     print(f"{args.model}: CPU seconds of one day's work, min of {args.reps}")
     print(f"  {'step':14s} {'day ' + str(args.early):>9s} {'day ' + str(args.days):>9s}  ratio")
     for step, seconds in at_early.items():

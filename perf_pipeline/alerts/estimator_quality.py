@@ -27,6 +27,13 @@ The alert (severity `warning`) has `value` = the window's miss rate, `baseline` 
 `threshold` = the smallest miss rate of that window that trips the binomial test. Its id is
 stable (model, day, kind, metric), each judged day's file is rewritten by a re-run, so neither a
 re-run nor a recompute duplicates it.
+
+A day's verdict reads its window and the window before it: its metric's `window_days` judgeable
+rows before it, at most. So a run reads the rows of a stretch of days before its first day, long
+enough that every metric judged on a run day has that many judgeable rows in it (twice as long,
+until it does or reaches the model's first partition), not the whole history: the windows
+are the same rows, the verdicts the same numbers, and a one-day run costs the same in its first
+month as in its third year.
 """
 
 from __future__ import annotations
@@ -198,6 +205,75 @@ def estimator_quality_alerts(
     return sorted(alerts, key=lambda a: (a.date, a.metric_or_column))
 
 
+def _rows_between(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    model_id: str,
+    first: dt.date,
+    last: dt.date,
+) -> pd.DataFrame:
+    """The model's `estimation_quality` rows from `first` to `last`, ordered as the windows
+    read them (as `estimation_quality.read_through` orders the whole history)."""
+    import pandas as pd
+
+    from perf_pipeline.lake import day_files, read_files_sql
+    from perf_pipeline.tables.estimation_quality import SCHEMA, TABLE
+
+    span = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    files = day_files(paths, TABLE, model_id, span)
+    if not files:
+        return pd.DataFrame(columns=list(SCHEMA))
+    frame = con.execute(
+        f"SELECT * FROM {read_files_sql(files)} WHERE date <= ? ORDER BY metric, date", [last]
+    ).df()
+    frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    return frame
+
+
+def _covers(model: ModelConfig, rows: pd.DataFrame, days: list[dt.date]) -> bool:
+    """Whether `rows` hold, for each metric judgeable on one of `days`, `window_days` judgeable
+    rows before the first of them: its window and the previous one, for every run day."""
+    usable = judgeable(rows, model.min_labelled_rows)
+    first = min(days)
+    judged = usable[usable["date"].isin(set(days))]["metric"].unique()
+    before = usable[usable["date"] < first].groupby("metric").size()
+    return all(before.get(m, 0) >= model.estimation.window_days for m in judged)
+
+
+def _first_partition(paths: DataPaths, model_id: str) -> dt.date | None:
+    """The model's oldest `estimation_quality` day (None: none), where widening stops."""
+    from perf_pipeline.tables.estimation_quality import TABLE
+
+    base = paths.partition_dir(TABLE, model_id, None)
+    names = [p.name.removeprefix("date=") for p in base.glob("date=*")] if base.exists() else []
+    found = []
+    for name in names:
+        try:
+            found.append(dt.date.fromisoformat(name))
+        except ValueError:
+            continue
+    return min(found, default=None)
+
+
+def window_history(
+    con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
+) -> pd.DataFrame:
+    """The rows the windows of `days` read (see the module): a stretch of days before the
+    first, doubled until it covers every judged metric's windows or the model's first day."""
+    first, last = min(days), max(days)
+    reach = 2 * (model.estimation.window_days + 1)
+    oldest: dt.date | None = None
+    while True:
+        since = first - dt.timedelta(days=reach)
+        rows = _rows_between(con, paths, model.model_id, since, last)
+        if _covers(model, rows, days):
+            return rows
+        oldest = oldest or _first_partition(paths, model.model_id)
+        if oldest is None or since <= oldest:
+            return rows
+        reach *= 2
+
+
 def judge_estimator_quality(
     con: duckdb.DuckDBPyConnection,
     paths: DataPaths,
@@ -213,7 +289,7 @@ def judge_estimator_quality(
     if not days:
         return []
     estimation_quality.write_days(con, paths, model, days, today)
-    history = estimation_quality.read_through(con, paths, model.model_id, max(days))
+    history = window_history(con, paths, model, days)
     alerts = estimator_quality_alerts(model, history, days)
     if not model.estimation.alert:
         # Judged and logged, not alerted: the alerts file is written empty so a switch from
