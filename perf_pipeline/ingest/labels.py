@@ -27,6 +27,8 @@ from perf_pipeline.ingest.label_recheck import (
     UNKNOWN_PREDICTION_ID,
     days_to_recheck,
     forget,
+    index_after_write,
+    index_before_write,
     noted_prediction_days,
 )
 from perf_pipeline.ingest.landing import (
@@ -209,10 +211,12 @@ def ingest_labels(
         f"{quarantine_select(model.model_id, 'labels', KNOWN, q(DAY))} "
         f"FROM judged_labels WHERE {q(REASON)} IS NOT NULL ORDER BY {ORDER_IN_LANDING}"
     )
+    index_before_write(con, paths, model.model_id)
     accepted = write_partitions(con, paths, "labels", model.model_id, "accepted_labels", days)
     quarantined = write_partitions(
         con, paths, "quarantine", model.model_id, "quarantined_labels", days, "labels.parquet"
     )
+    index_after_write(con, paths, model.model_id, days)
     reasons = reasons_by_day(con, "quarantined_labels")
     forget(notes)
     return {d: DayResult(loads[d], accepted[d], quarantined[d], reasons.get(d, {})) for d in days}
