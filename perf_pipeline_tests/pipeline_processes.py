@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -38,7 +39,16 @@ def start_backfill(
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     out = (log or paths.root.parent / f"backfill-{model or 'all'}-{start}.log").open("ab")
     with out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            args, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_as_from_a_terminal
+        )
+
+
+def _as_from_a_terminal() -> None:
+    """The command's Ctrl-C as a shell gives it: an ignored SIGINT is inherited across exec, and
+    some libraries a test runs in this process (Celery's) leave it ignored, which would make the
+    command deaf to the Ctrl-C the restart test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def prepare_home(home: Path) -> Path:
