@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 
 from perf_pipeline import cli_gate, cli_sql
+from perf_pipeline.cores import available_cores
+from perf_pipeline.executors import executor_choice
 from perf_pipeline.long_lived import freeze_survivors
 from perf_pipeline.paths import DATA_ROOT_ENV, DataPaths, DataRootError, resolve_data_root
+from perf_pipeline.reports import warm_renderer
 
 
 def _date(text: str) -> dt.date:
@@ -80,14 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(paths: DataPaths):
+def _load_models(paths: DataPaths) -> dict:
     from perf_pipeline.config import load_models_with_warnings
-    from perf_pipeline.definitions import build_definitions
 
     models, warnings = load_models_with_warnings(paths.models_file)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return build_definitions(paths.root), models
+    return models
 
 
 def _select(models: dict, wanted: list[str] | None) -> list:
@@ -131,16 +133,9 @@ def _run_backfill(
     """Exit 0 when every day got through, 1 when a run failed, a day was blocked or unreadable or
     a notification channel refused its alerts (a scheduler or CI job must see that), 2 when no
     model has a day in the range."""
-    import dagster as dg
-
-    from perf_pipeline import cli_alerts
-    from perf_pipeline.runner import ensure_dagster_home
-
     if end < start:
         raise SystemExit(f"--end {end} is before --start {start}")
-    home = ensure_dagster_home(paths)
-    defs, models = _load(paths)
-    selected = _select(models, wanted)
+    selected = _select(_load_models(paths), wanted)
     later = [m for m in selected if m.start_date > end]
     for m in later:
         print(f"  {m.model_id}: starts on {m.start_date}, after {end}: nothing to run")
@@ -148,11 +143,22 @@ def _run_backfill(
     if not selected:
         print("No model has a day in this range.", file=sys.stderr)
         return EXIT_NOTHING_TO_RUN
+    workers = _model_workers(selected, parallel)
+    if workers == 1 and executor_choice() == "default":
+        warm_renderer.start()  # before Dagster is imported: see `warm_renderer.py`
+    import dagster as dg
+
+    from perf_pipeline import cli_alerts
+    from perf_pipeline.definitions import build_definitions
+    from perf_pipeline.runner import ensure_dagster_home
+
+    home = ensure_dagster_home(paths)
+    defs = build_definitions(paths.root)
     print(f"Backfilling {start} .. {end} for {', '.join(m.model_id for m in selected)}")
     print(f"Runs are recorded in DAGSTER_HOME={home} (open them with `perf-pipeline ui`).")
     began = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        outcomes = _backfill_models(defs, instance, paths, selected, start, end, parallel)
+        outcomes = _backfill_models(defs, instance, paths, selected, start, end, workers)
         # A range (or an old day) goes out as one digest per model and run.
         sent, notify_error = cli_alerts.notify_after_backfill(defs, instance, paths, outcomes)
     for o in outcomes:
@@ -168,6 +174,11 @@ def _run_backfill(
     return EXIT_FAILED_DAYS if blocked and fail_on_blocked_days else 0
 
 
+def _model_workers(models: list, parallel: int | None) -> int:
+    """How many models run at once: one per core unless `parallel` says otherwise."""
+    return min(len(models), parallel or available_cores())
+
+
 def _backfill_models(
     defs,
     instance,
@@ -175,14 +186,13 @@ def _backfill_models(
     models: list,
     start: dt.date,
     end: dt.date,
-    parallel: int | None,
+    workers: int,
 ) -> list:
-    """The models' runs: side by side in worker processes (one per core unless `parallel` says
-    otherwise), or in turn in this process when only one may run or there is only one model."""
-    from perf_pipeline.parallel_backfill import available_cores, parallel_backfill
+    """The models' runs: side by side in `workers` processes, or in turn in this process when
+    only one may run or there is only one model."""
+    from perf_pipeline.parallel_backfill import parallel_backfill
     from perf_pipeline.runner import backfill
 
-    workers = min(len(models), parallel or available_cores())
     if workers > 1:
         print(f"Running {workers} models at once, each in its own process.")
         return parallel_backfill(paths, models, start, end, workers)

@@ -15,8 +15,10 @@ The integrations are imported only when chosen, so neither is needed on a laptop
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import dagster as dg
+if TYPE_CHECKING:  # the command line reads the choice before it imports Dagster
+    import dagster as dg
 
 EXECUTOR_ENV = "PERF_PIPELINE_EXECUTOR"
 CELERY_BROKER_ENV = "PERF_PIPELINE_CELERY_BROKER"

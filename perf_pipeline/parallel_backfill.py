@@ -36,13 +36,6 @@ from perf_pipeline.runner import BackfillInterrupted, RunOutcome
 _PR_SET_PDEATHSIG = 1
 
 
-def available_cores() -> int:
-    """Cores this process may use (its CPU affinity, which containers and `taskset` narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
 def _die_with_parent(parent_pid: int) -> None:
     """Worker set-up: its own process group, and death when the backfill's process dies."""
     os.setpgrp()

@@ -4,13 +4,20 @@ DuckDB, the four-day scenario of `report_scenario.py` run through Dagster once).
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
 import dagster as dg
 import pandas as pd
 import pytest
 
+from perf_pipeline import executors
 from perf_pipeline.config import load_models
 from perf_pipeline.lake import connect
-from perf_pipeline.reports import render_pool
+from perf_pipeline.paths import DataPaths
+from perf_pipeline.reports import render_pool, warm_renderer
 from perf_pipeline.reports.daily import write_daily_reports
 from perf_pipeline.reports.day_data import DayData, RunReader
 from perf_pipeline.reports.standalone import stored_inputs_digest
@@ -70,7 +77,7 @@ def test_workers_draw_every_day_as_the_process_does(paths, model, monkeypatch) -
     for day in USABLE:
         paths.report_file(MODEL, day).unlink()
     monkeypatch.setattr(render_pool, "MIN_POOL_DAYS", 2)
-    monkeypatch.setenv(render_pool.WORKERS_ENV, "2")
+    monkeypatch.setenv(warm_renderer.WORKERS_ENV, "2")
     written = write_daily_reports(connect(), paths, model, DAYS)
     assert sorted(written.reports) == USABLE and written.kept == []
     for day in USABLE:
@@ -78,6 +85,49 @@ def test_workers_draw_every_day_as_the_process_does(paths, model, monkeypatch) -
         assert f"<title>{MODEL} {day.isoformat()}: Evidently report</title>" in html
         assert html.count("window.drawDashboard(") == 2
         assert stored_inputs_digest(paths.report_file(MODEL, day)) == in_process[day]
+
+
+_COMMAND_THEN_MODULES = """
+import sys
+from perf_pipeline.cli import main
+code = main(sys.argv[1:])
+print("evidently imported:", "evidently" in sys.modules)
+sys.exit(code)
+"""
+
+
+def _command_draws_the_day(copy: DataPaths, workers: str) -> tuple[str, bool]:
+    """`perf-pipeline backfill` of the healthy day, its report drawn anew: the report's inputs
+    digest, and whether Evidently was imported in the command's own process."""
+    root = copy.root
+    copy.report_file(MODEL, HEALTHY).unlink()
+    env = {**os.environ, warm_renderer.WORKERS_ENV: workers, "DAGSTER_HOME": str(root / "home")}
+    env.pop(executors.EXECUTOR_ENV, None)
+    day = HEALTHY.isoformat()
+    argv = ["--home", str(root), "backfill", "--start", day, "--end", day]
+    done = subprocess.run(
+        [sys.executable, "-c", _COMMAND_THEN_MODULES, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    digest = stored_inputs_digest(copy.report_file(MODEL, HEALTHY))
+    assert digest is not None
+    return digest, "evidently imported: True" in done.stdout
+
+
+def test_the_command_draws_a_day_in_a_warm_worker_never_in_its_own_process(paths, tmp_path) -> None:
+    """`perf-pipeline backfill` of one day starts the workers' server before it loads Dagster:
+    the report is the one the process draws itself, and Evidently stays out of the process."""
+    shutil.copytree(paths.root, tmp_path / "root")  # the rows name their files: one root
+    copy = DataPaths(tmp_path / "root")
+    in_process, imported = _command_draws_the_day(copy, workers="1")
+    assert imported  # the yardstick: drawn in the command's own process
+    in_worker, imported = _command_draws_the_day(copy, workers="2")
+    assert not imported
+    assert in_worker == in_process
 
 
 def test_digest_ignores_row_order_and_sees_one_changed_label(paths, model) -> None:

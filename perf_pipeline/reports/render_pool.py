@@ -8,8 +8,9 @@ about half as long on two cores as on one.
 
 The workers come from a fork server that imports Evidently once before forking, so each worker
 starts warm (a spawned worker would import Evidently, several seconds, on its own). A run of a
-few days renders in this process: a pool would cost more to start than it saves. So does a
-process that may not have children (a daemonic worker of some executor).
+few days renders in this process, since a pool would cost more to start than it saves, unless
+the command started the server as it began (`warm_renderer.py`). So does a process that may not
+have children (a daemonic worker of some executor).
 
 The parent reads and samples the days in DuckDB and sends each day's sample (at most
 `MAX_ROWS` rows a side) to a worker; at most a few days are in flight, so memory stays flat.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import multiprocessing
 import os
 import threading
 from collections import deque
@@ -30,26 +30,21 @@ from pathlib import Path
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.reports.day_data import DayData
+from perf_pipeline.reports.warm_renderer import (
+    RENDERER_MODULES,
+    forkserver_context,
+    is_warm,
+    worker_count,
+)
 
-# `PERF_PIPELINE_REPORT_WORKERS=1` renders in process; a number caps the workers.
-WORKERS_ENV = "PERF_PIPELINE_REPORT_WORKERS"
-# Fewer days than this render in process: a pool's start (the fork server importing Evidently,
-# about 3 s of one core) is worth it only over several reports.
+# Fewer days than this render in process, unless the server was started with the command
+# (`warm_renderer.py`): a pool's start (the fork server importing Evidently, about 3 s of one core)
+# is worth it only over several reports.
 MIN_POOL_DAYS = 6
-# Modules the fork server imports once, before forking its workers.
-_PRELOAD = ["perf_pipeline.reports.evidently_report", "evidently", "evidently.presets"]
 # Days queued per worker: enough to keep each busy, few enough to keep memory flat.
 _IN_FLIGHT_PER_WORKER = 2
 
 RenderJob = tuple[ModelConfig, dt.date, DayData, Path, str]
-
-
-def worker_count() -> int:
-    """How many worker processes may render; 1 means in this process."""
-    if multiprocessing.current_process().daemon:
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, int(os.environ.get(WORKERS_ENV) or cores or 1))
 
 
 def _render(job: RenderJob) -> Path:
@@ -60,16 +55,18 @@ def _render(job: RenderJob) -> Path:
     return write_report(model, day, data, target, digest)
 
 
+def renders_in_process(day_count: int) -> bool:
+    """Whether `day_count` reports are drawn in this process rather than by a pool's workers."""
+    return worker_count() == 1 or (day_count < MIN_POOL_DAYS and not is_warm())
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
-    os.environ.setdefault("DO_NOT_TRACK", "1")  # inherited by the fork server
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=forkserver_context())
 
 
 def _import_renderer() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    for module in _PRELOAD:
+    for module in RENDERER_MODULES:
         importlib.import_module(module)
 
 
@@ -81,7 +78,7 @@ def warm_up(day_count: int) -> None:
     reading (DuckDB releases the interpreter lock while it works). A pooled run skips it: the
     workers' fork server imports Evidently, and this process never does.
     """
-    if day_count and (day_count < MIN_POOL_DAYS or worker_count() == 1):
+    if day_count and renders_in_process(day_count):
         threading.Thread(target=_import_renderer, name="evidently-import", daemon=True).start()
 
 
@@ -93,11 +90,13 @@ def render_all(jobs: Iterable[RenderJob]) -> Iterator[tuple[dt.date, Path]]:
     in this process and no pool is started."""
     jobs = iter(jobs)
     first = list(islice(jobs, MIN_POOL_DAYS))
-    workers = worker_count()
-    if len(first) < MIN_POOL_DAYS or workers == 1:
+    if not first:
+        return
+    if renders_in_process(len(first)):
         for job in chain(first, jobs):
             yield job[1], _render(job)
         return
+    workers = min(worker_count(), len(first))
     with _pool(workers) as pool:
         pending: deque[tuple[dt.date, Future[Path]]] = deque()
         for job in chain(first, jobs):
