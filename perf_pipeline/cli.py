@@ -15,12 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from perf_pipeline import cli_gate, cli_sql
+from perf_pipeline import cli_gate, cli_sql, warm_workers
 from perf_pipeline.cores import available_cores
 from perf_pipeline.executors import executor_choice
 from perf_pipeline.long_lived import freeze_survivors
 from perf_pipeline.paths import DATA_ROOT_ENV, DataPaths, DataRootError, resolve_data_root
-from perf_pipeline.reports import warm_renderer
 
 
 def _date(text: str) -> dt.date:
@@ -145,7 +144,7 @@ def _run_backfill(
         return EXIT_NOTHING_TO_RUN
     workers = _model_workers(selected, parallel)
     if workers == 1 and executor_choice() == "default":
-        warm_renderer.start()  # before Dagster is imported: see `warm_renderer.py`
+        warm_workers.start()  # before Dagster is imported: see `warm_workers.py`
     import dagster as dg
 
     from perf_pipeline import cli_alerts

@@ -236,3 +236,20 @@ def test_the_models_file_can_relax_an_expectation(tmp_path: Path) -> None:
         result = job.execute_in_process(instance=instance, partition_key=NULL_FEATURE.isoformat())
         assert result.success
     assert _row(_quality_rows(paths), NULL_FEATURE, "amount_null_rate")["severity"] == "warning"
+
+
+def test_warm_workers_judge_each_day_as_the_process_does(backfilled, monkeypatch) -> None:
+    """The command's gate validates days in workers forked from its warm server
+    (`warm_workers.py`): the verdicts, evidence and sample values are the process's own."""
+    from perf_pipeline import warm_workers
+    from perf_pipeline.config import load_models
+    from perf_pipeline.quality.gate import assess_days
+
+    paths = backfilled[0]
+    model = load_models(paths.models_file)[MODEL]
+    in_process = assess_days(connect(), paths, model, DAYS)
+    monkeypatch.setattr(warm_workers, "_started_here", True)
+    monkeypatch.setenv(warm_workers.WORKERS_ENV, "2")
+    in_workers = assess_days(connect(), paths, model, DAYS)
+    assert in_workers == in_process
+    assert in_workers[NULL_FEATURE].blocked and not in_workers[UNSEEN_CATEGORY].blocked

@@ -13,11 +13,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from perf_pipeline import executors
+from perf_pipeline import executors, warm_workers
 from perf_pipeline.config import load_models
-from perf_pipeline.lake import connect
+from perf_pipeline.lake import connect, read_table_sql
 from perf_pipeline.paths import DataPaths
-from perf_pipeline.reports import render_pool, warm_renderer
+from perf_pipeline.reports import render_pool
 from perf_pipeline.reports.daily import write_daily_reports
 from perf_pipeline.reports.day_data import DayData, RunReader
 from perf_pipeline.reports.standalone import stored_inputs_digest
@@ -77,7 +77,7 @@ def test_workers_draw_every_day_as_the_process_does(paths, model, monkeypatch) -
     for day in USABLE:
         paths.report_file(MODEL, day).unlink()
     monkeypatch.setattr(render_pool, "MIN_POOL_DAYS", 2)
-    monkeypatch.setenv(warm_renderer.WORKERS_ENV, "2")
+    monkeypatch.setenv(warm_workers.WORKERS_ENV, "2")
     written = write_daily_reports(connect(), paths, model, DAYS)
     assert sorted(written.reports) == USABLE and written.kept == []
     for day in USABLE:
@@ -92,16 +92,18 @@ import sys
 from perf_pipeline.cli import main
 code = main(sys.argv[1:])
 print("evidently imported:", "evidently" in sys.modules)
+print("great_expectations imported:", "great_expectations" in sys.modules)
 sys.exit(code)
 """
 
 
-def _command_draws_the_day(copy: DataPaths, workers: str) -> tuple[str, bool]:
+def _command_draws_the_day(copy: DataPaths, workers: str) -> tuple[str, list, bool]:
     """`perf-pipeline backfill` of the healthy day, its report drawn anew: the report's inputs
-    digest, and whether Evidently was imported in the command's own process."""
+    digest, the day's `data_quality` rows, and whether Evidently or Great Expectations was
+    imported in the command's own process."""
     root = copy.root
     copy.report_file(MODEL, HEALTHY).unlink()
-    env = {**os.environ, warm_renderer.WORKERS_ENV: workers, "DAGSTER_HOME": str(root / "home")}
+    env = {**os.environ, warm_workers.WORKERS_ENV: workers, "DAGSTER_HOME": str(root / "home")}
     env.pop(executors.EXECUTOR_ENV, None)
     day = HEALTHY.isoformat()
     argv = ["--home", str(root), "backfill", "--start", day, "--end", day]
@@ -115,19 +117,28 @@ def _command_draws_the_day(copy: DataPaths, workers: str) -> tuple[str, bool]:
     assert done.returncode == 0, done.stdout + done.stderr
     digest = stored_inputs_digest(copy.report_file(MODEL, HEALTHY))
     assert digest is not None
-    return digest, "evidently imported: True" in done.stdout
+    quality = connect().execute(
+        f"SELECT * FROM {read_table_sql(copy, 'data_quality')} WHERE date = ? ORDER BY ALL",
+        [HEALTHY],
+    )
+    imported = "imported: True" in done.stdout
+    return digest, quality.fetchall(), imported
 
 
-def test_the_command_draws_a_day_in_a_warm_worker_never_in_its_own_process(paths, tmp_path) -> None:
+def test_the_command_validates_and_draws_a_day_in_warm_workers_not_its_own_process(
+    paths, tmp_path
+) -> None:
     """`perf-pipeline backfill` of one day starts the workers' server before it loads Dagster:
-    the report is the one the process draws itself, and Evidently stays out of the process."""
+    the gate's rows and the report are the ones the process makes itself, and neither Great
+    Expectations nor Evidently is imported in the command's process."""
     shutil.copytree(paths.root, tmp_path / "root")  # the rows name their files: one root
     copy = DataPaths(tmp_path / "root")
-    in_process, imported = _command_draws_the_day(copy, workers="1")
-    assert imported  # the yardstick: drawn in the command's own process
-    in_worker, imported = _command_draws_the_day(copy, workers="2")
-    assert not imported
-    assert in_worker == in_process
+    in_process = _command_draws_the_day(copy, workers="1")
+    assert in_process[2]  # the yardstick: validated and drawn in the command's own process
+    in_workers = _command_draws_the_day(copy, workers="2")
+    assert not in_workers[2]
+    assert in_process[1]  # the day's checks are there to compare
+    assert in_workers[:2] == in_process[:2]
 
 
 def test_digest_ignores_row_order_and_sees_one_changed_label(paths, model) -> None:

@@ -186,30 +186,22 @@ def _ingest_rows(model: ModelConfig, day: dt.date, entry: dict | None) -> list[d
 def assess_days(
     con: duckdb.DuckDBPyConnection, paths: DataPaths, model: ModelConfig, days: list[dt.date]
 ) -> dict[dt.date, DayVerdict]:
-    """Judge each day from the ingest log and the accepted rows, with Great Expectations.
+    """Judge each day from the ingest log and the accepted rows, with Great Expectations
+    (in this process or in warm workers: `day_validation.py`)."""
+    from perf_pipeline.quality.day_validation import day_validator
 
-    Great Expectations takes seconds of one core to import; it is imported on a thread while
-    this one reads the reference and the day in DuckDB and Arrow, which leave the other core
-    free.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from perf_pipeline.quality.day_frame import day_frame
-    from perf_pipeline.quality.gx_runner import SuiteRunner
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        runner = pool.submit(SuiteRunner)
+    with day_validator(con) as validator:
         specs = build_suite(model, reference_stats(con, paths, model))
         log = _ingest_log(con, paths, model, days)
-        verdicts: dict[dt.date, DayVerdict] = {}
-        for day in days:
-            rows = _ingest_rows(model, day, log.get(day))
-            if log.get(day) and log[day]["error"] is None:
-                rows.append(_volume_row(model, day, log))
-                frame = day_frame(con, paths, model, day, specs)
-                outcomes = runner.result().validate(frame.frame, specs)
-                rows += [_outcome_row(model, day, frame.decoded(o)) for o in outcomes]
-            verdicts[day] = DayVerdict(day, [r for r in rows if r is not None])
+        readable = [day for day in days if log.get(day) and log[day]["error"] is None]
+        validated = dict(validator.outcomes(paths, model, readable, specs))
+    verdicts: dict[dt.date, DayVerdict] = {}
+    for day in days:
+        rows = _ingest_rows(model, day, log.get(day))
+        if day in validated:
+            rows.append(_volume_row(model, day, log))
+            rows += [_outcome_row(model, day, outcome) for outcome in validated[day]]
+        verdicts[day] = DayVerdict(day, [r for r in rows if r is not None])
     return verdicts
 
 

@@ -9,7 +9,7 @@ about half as long on two cores as on one.
 The workers come from a fork server that imports Evidently once before forking, so each worker
 starts warm (a spawned worker would import Evidently, several seconds, on its own). A run of a
 few days renders in this process, since a pool would cost more to start than it saves, unless
-the command started the server as it began (`warm_renderer.py`). So does a process that may not
+the command started the server as it began (`warm_workers.py`). So does a process that may not
 have children (a daemonic worker of some executor).
 
 The parent reads and samples the days in DuckDB and sends each day's sample (at most
@@ -22,46 +22,33 @@ import datetime as dt
 import importlib
 import os
 import threading
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import chain, islice
 from pathlib import Path
 
 from perf_pipeline.config import ModelConfig
 from perf_pipeline.reports.day_data import DayData
-from perf_pipeline.reports.warm_renderer import (
-    RENDERER_MODULES,
-    forkserver_context,
-    is_warm,
-    worker_count,
-)
+from perf_pipeline.warm_workers import RENDERER_MODULES, imap_ordered, is_warm, worker_count
 
 # Fewer days than this render in process, unless the server was started with the command
-# (`warm_renderer.py`): a pool's start (the fork server importing Evidently, about 3 s of one core)
+# (`warm_workers.py`): a pool's start (the fork server importing Evidently, about 3 s of one core)
 # is worth it only over several reports.
 MIN_POOL_DAYS = 6
-# Days queued per worker: enough to keep each busy, few enough to keep memory flat.
-_IN_FLIGHT_PER_WORKER = 2
 
 RenderJob = tuple[ModelConfig, dt.date, DayData, Path, str]
 
 
-def _render(job: RenderJob) -> Path:
+def _render(job: RenderJob) -> tuple[dt.date, Path]:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     from perf_pipeline.reports.evidently_report import write_report
 
     model, day, data, target, digest = job
-    return write_report(model, day, data, target, digest)
+    return day, write_report(model, day, data, target, digest)
 
 
 def renders_in_process(day_count: int) -> bool:
     """Whether `day_count` reports are drawn in this process rather than by a pool's workers."""
     return worker_count() == 1 or (day_count < MIN_POOL_DAYS and not is_warm())
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=forkserver_context())
 
 
 def _import_renderer() -> None:
@@ -94,15 +81,7 @@ def render_all(jobs: Iterable[RenderJob]) -> Iterator[tuple[dt.date, Path]]:
         return
     if renders_in_process(len(first)):
         for job in chain(first, jobs):
-            yield job[1], _render(job)
+            yield _render(job)
         return
     workers = min(worker_count(), len(first))
-    with _pool(workers) as pool:
-        pending: deque[tuple[dt.date, Future[Path]]] = deque()
-        for job in chain(first, jobs):
-            pending.append((job[1], pool.submit(_render, job)))
-            while len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
-                day, future = pending.popleft()
-                yield day, future.result()
-        for day, future in pending:
-            yield day, future.result()
+    yield from imap_ordered(_render, chain(first, jobs), workers, RENDERER_MODULES)
