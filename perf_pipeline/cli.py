@@ -128,6 +128,7 @@ def _run_backfill(
     wanted: list[str] | None,
     fail_on_blocked_days: bool = True,
     parallel: int | None = None,
+    warm_workers_first: bool = False,
 ) -> int:
     """Exit 0 when every day got through, 1 when a run failed, a day was blocked or unreadable or
     a notification channel refused its alerts (a scheduler or CI job must see that), 2 when no
@@ -143,7 +144,7 @@ def _run_backfill(
         print("No model has a day in this range.", file=sys.stderr)
         return EXIT_NOTHING_TO_RUN
     workers = _model_workers(selected, parallel)
-    if workers == 1 and executor_choice() == "default":
+    if warm_workers_first and workers == 1 and executor_choice() == "default":
         warm_workers.start()  # before Dagster is imported: see `warm_workers.py`
     import dagster as dg
 
@@ -236,11 +237,17 @@ def _ui(paths: DataPaths) -> int:
     return subprocess.call(command)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run a command; a models file or data root that cannot be used is one message, exit 2."""
+def main(argv: list[str] | None = None, warm_workers_first: bool = False) -> int:
+    """Run a command; a models file or data root that cannot be used is one message, exit 2.
+
+    `warm_workers_first` lets a backfill start the workers' server before it loads Dagster
+    (`warm_workers.py`). Only the command itself asks for it: the server outlives the call,
+    and a caller that stays alive (a test, a notebook) keeps its work in its own process.
+    """
     from perf_pipeline.config import ModelsFileError
 
     args = _parser().parse_args(argv)
+    args.warm_workers_first = warm_workers_first
     try:
         return _dispatch(args)
     except (ModelsFileError, DataRootError) as exc:
@@ -249,11 +256,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> int:
-    """The `perf-pipeline` command: `main`, then an exit without the interpreter's final
-    collection over everything the steps imported (`long_lived.py`). Callers that stay alive
-    (tests, notebooks) call `main`, which leaves the collector as it was."""
+    """The `perf-pipeline` command: `main`, with the workers' server started early, then an
+    exit without the interpreter's final collection over everything the steps imported
+    (`long_lived.py`). Callers that stay alive (tests, notebooks) call `main`, which leaves the
+    collector as it was."""
     try:
-        return main()
+        return main(warm_workers_first=True)
     finally:
         freeze_survivors()
 
@@ -268,7 +276,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return _demo(paths, args.fresh)
     if args.command == "backfill":
-        return _run_backfill(paths, args.start, args.end, args.model, parallel=args.parallel)
+        return _run_backfill(
+            paths,
+            args.start,
+            args.end,
+            args.model,
+            parallel=args.parallel,
+            warm_workers_first=args.warm_workers_first,
+        )
     if args.command == "validate":
         from perf_pipeline.validate import validate_command
 

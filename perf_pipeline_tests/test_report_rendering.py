@@ -89,8 +89,9 @@ def test_workers_draw_every_day_as_the_process_does(paths, model, monkeypatch) -
 
 _COMMAND_THEN_MODULES = """
 import sys
-from perf_pipeline.cli import main
-code = main(sys.argv[1:])
+from perf_pipeline.cli import run
+sys.argv[0] = "perf-pipeline"
+code = run()
 print("evidently imported:", "evidently" in sys.modules)
 print("great_expectations imported:", "great_expectations" in sys.modules)
 sys.exit(code)
