@@ -639,6 +639,38 @@ def test_rerun_replaces_the_partition(tmp_path: Path) -> None:
     assert sorted(p.name for p in partition.iterdir()) == ["data.parquet"]
 
 
+def test_accepted_rows_keep_landing_order_around_rejected_ones(tmp_path: Path) -> None:
+    """The day's file lists the accepted rows in the order they landed, across files and with
+    rejected rows between them, on enough rows for DuckDB to work in parallel."""
+    paths, model = DataPaths(tmp_path), _binary()
+    folder = _folder(paths, model, DAY)
+    per_file = 150_000
+    for index in range(2):
+        ids = [f"f{index}-{n:06d}" for n in range(per_file)]
+        scores = [2.0 if n % 997 == 13 else 0.5 for n in range(per_file)]
+        table = pa.table(
+            {
+                "prediction_id": ids,
+                "timestamp": ["2024-03-01T10:00:00Z"] * per_file,
+                "model_version": ["v1"] * per_file,
+                "amount": pa.array(range(per_file), pa.float64()),
+                "channel": ["web"] * per_file,
+                "prediction": ["1"] * per_file,
+                "score": scores,
+            }
+        )
+        _write_parquet(folder, f"part-{index}.parquet", table)
+    result = _ingest(paths, model)[DAY]
+    rejected_per_file = sum(1 for n in range(per_file) if n % 997 == 13)
+    assert result.quarantined == 2 * rejected_per_file
+    assert result.accepted == 2 * (per_file - rejected_per_file)
+
+    partition = paths.partition_dir("predictions", model.model_id, DAY) / "data.parquet"
+    stored = pq.read_table(partition, columns=["prediction_id"])["prediction_id"].to_pylist()
+    expected = [f"f{index}-{n:06d}" for index in range(2) for n in range(per_file) if n % 997 != 13]
+    assert stored == expected
+
+
 # --- labels --------------------------------------------------------------------------------
 
 

@@ -132,7 +132,7 @@ def gather_days(
     keep_typed: Mapping[str, str] | None = None,
 ) -> tuple[dict[dt.date, DayLoad], pa.Table]:
     """What each day held, and one table of the (required, known) `columns` of every readable
-    day, in landing order, each row numbered (`ORDINAL`).
+    day, in landing order, each row numbered by its position in the table (`ORDINAL`).
 
     A column of `keep_typed` stays typed when every file of the run gave it the same type
     (see `readers.typed_or_none`); otherwise it is text, as it would have been without it.

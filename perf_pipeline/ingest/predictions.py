@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from perf_pipeline.config import ModelConfig, Task, canonical_class_text
@@ -18,6 +19,7 @@ from perf_pipeline.ingest.label_recheck import note_prediction_days
 from perf_pipeline.ingest.landing import (
     DAY,
     FILE_INDEX,
+    INTERNAL_PREFIX,
     ORDINAL,
     ROW_NUMBER,
     SOURCE_FILE,
@@ -43,6 +45,9 @@ from perf_pipeline.lake import write_partitions
 from perf_pipeline.paths import DataPaths
 from perf_pipeline.sql import quote_identifier as q
 from perf_pipeline.sql import quote_literal
+
+# The accepted-row mask beside a day's columns (`_register_accepted_rows`).
+_KEEP = f"{INTERNAL_PREFIX}keep"
 
 
 @dataclass
@@ -245,12 +250,16 @@ def _write(
         "CREATE OR REPLACE TEMP TABLE rejected_rows AS "
         f"SELECT {q(ORDINAL)}, {q(REASON)} FROM judged_predictions WHERE {q(REASON)} IS NOT NULL"
     )
+    rejected = con.execute(f"SELECT {q(ORDINAL)} FROM rejected_rows ORDER BY 1").fetchnumpy()
+    rejected_ordinals = rejected[ORDINAL]
+    _register_accepted_rows(con, raw, rejected_ordinals)
+    # A projection of the rows in landing order keeps that order (DuckDB's default
+    # `preserve_insertion_order`): no join and no sort of the day's wide rows.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE accepted_predictions AS SELECT {_typed_columns(model)} "
-        f"FROM (SELECT *, TRY_CAST(timestamp AS TIMESTAMPTZ) AS {q(TS)} FROM raw_predictions) "
-        f"ANTI JOIN rejected_rows USING ({q(ORDINAL)}) ORDER BY {q(ORDINAL)}"
+        f"FROM (SELECT *, TRY_CAST(timestamp AS TIMESTAMPTZ) AS {q(TS)} FROM accepted_raw)"
     )
-    _register_rejected_text(con, raw, known_columns(model))
+    _register_rejected_text(con, raw, rejected_ordinals, known_columns(model))
     con.execute(
         "CREATE OR REPLACE TEMP TABLE quarantined_predictions AS SELECT "
         f"{quarantine_select(model.model_id, 'predictions', known_columns(model), q(DAY))} "
@@ -271,13 +280,30 @@ def _write(
     return accepted, quarantined
 
 
+def _register_accepted_rows(
+    con: duckdb.DuckDBPyConnection, raw: pa.Table, rejected_ordinals: np.ndarray
+) -> None:
+    """`accepted_raw`: the rows of `raw` not rejected, in landing order. A row's ordinal is its
+    position in `raw` (`gather_days`), so the verdict is a mask by position, added beside the
+    columns without copying them and applied by DuckDB's (order-keeping) filter."""
+    keep = np.ones(raw.num_rows, dtype=bool)
+    keep[rejected_ordinals] = False
+    con.register("masked_raw", raw.append_column(_KEEP, pa.array(keep)))
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW accepted_raw AS "
+        f"SELECT * EXCLUDE ({q(_KEEP)}) FROM masked_raw WHERE {q(_KEEP)}"
+    )
+
+
 def _register_rejected_text(
-    con: duckdb.DuckDBPyConnection, raw: pa.Table, known: list[str]
+    con: duckdb.DuckDBPyConnection,
+    raw: pa.Table,
+    rejected_ordinals: np.ndarray,
+    known: list[str],
 ) -> None:
     """`rejected_text`: the rejected rows as read, every column as text, so a quarantined
     record is the same whether its file's numbers were kept typed or not. Rejected rows are
     few, so only they are turned back into text."""
-    ordinals = con.execute(f"SELECT {q(ORDINAL)} FROM rejected_rows ORDER BY 1").fetchnumpy()
-    rows = raw.take(pa.array(ordinals[ORDINAL], pa.int64()))
+    rows = raw.take(pa.array(rejected_ordinals, pa.int64()))
     texted = {c: to_text(rows[c]) if c in known else rows[c] for c in rows.column_names}
     con.register("rejected_text", pa.table(texted))
