@@ -50,6 +50,8 @@ def main() -> None:
         for model in models:
             seconds = []
             for _ in range(args.repeats):
+                # A report drawn from the same data is kept: remove it so each run draws it.
+                paths.report_file(model.model_id, day).unlink(missing_ok=True)
                 con = connect()
                 started = time.perf_counter()
                 write_daily_reports(con, paths, model, [day])

@@ -61,12 +61,18 @@ def test_unchanged_days_keep_their_reports(paths, model) -> None:
     assert BLOCKED in written.blocked
 
 
-def test_a_day_whose_data_changed_is_drawn_again(paths, model) -> None:
+@pytest.mark.parametrize("changed", ["drift inputs", "labelled rows"])
+def test_a_day_whose_data_changed_is_drawn_again(paths, model, changed) -> None:
+    """A page's digest has two halves (the drift dashboard's inputs, all the inputs): a change
+    in either, such as labels that have since arrived, draws the page again."""
     page = paths.report_file(MODEL, REGRESSED)
     digest = stored_inputs_digest(page)
-    assert digest is not None and len(digest) == 64
-    # As if the page had been drawn from other data (labels since arrived, say).
-    page.write_text(page.read_text(encoding="utf-8").replace(digest, "0" * 64), encoding="utf-8")
+    assert digest is not None
+    drift_half, full_half = digest.split(".")
+    assert len(drift_half) == len(full_half) == 64
+    # As if the page had been drawn from other data.
+    stale = f"{'0' * 64}.{full_half}" if changed == "drift inputs" else f"{drift_half}.{'0' * 64}"
+    page.write_text(page.read_text(encoding="utf-8").replace(digest, stale), encoding="utf-8")
     written = write_daily_reports(connect(), paths, model, DAYS)
     assert REGRESSED not in written.kept and sorted(written.kept) == [HEALTHY, DAYS[2]]
     assert stored_inputs_digest(page) == digest

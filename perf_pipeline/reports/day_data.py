@@ -38,6 +38,39 @@ class Estimate:
     ci_high: float | None
 
 
+def _frames_digest(digest: hashlib._Hash, frames: tuple[pd.DataFrame | None, ...]) -> None:
+    import numpy as np
+    from pandas.util import hash_pandas_object
+
+    for frame in frames:
+        if frame is None:
+            digest.update(b"none")
+            continue
+        digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+        # Row order from a parallel scan may differ between runs; the rows do not.
+        rows = np.sort(hash_pandas_object(frame, index=False).to_numpy())
+        digest.update(rows.tobytes())
+
+
+@dataclass(frozen=True)
+class DaySides:
+    """What the drift section is drawn from: the day's sampled rows and its reference, with
+    their full counts. Read before the labels, so the section can be drawn while they are."""
+
+    current: pd.DataFrame
+    reference: pd.DataFrame
+    rows: int
+    reference_rows: int
+    predictions_sql: str
+
+    def digest(self, model: ModelConfig, version: str) -> str:
+        """sha256 of what the drift section is drawn from."""
+        digest = hashlib.sha256(f"{version}\n{model.model_dump_json()}\n".encode())
+        digest.update(repr((self.rows, self.reference_rows)).encode())
+        _frames_digest(digest, (self.current, self.reference))
+        return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class DayData:
     """A day's sampled rows, its labelled subset, its reference and its full counts."""
@@ -52,20 +85,10 @@ class DayData:
 
     def digest(self, model: ModelConfig, version: str) -> str:
         """sha256 of everything the report is drawn from: equal digests, equal reports."""
-        import numpy as np
-        from pandas.util import hash_pandas_object
-
         digest = hashlib.sha256(f"{version}\n{model.model_dump_json()}\n".encode())
         digest.update(repr((self.rows, self.labelled_rows, self.reference_rows)).encode())
         digest.update(repr(self.estimates).encode())
-        for frame in (self.current, self.labelled, self.reference):
-            if frame is None:
-                digest.update(b"none")
-                continue
-            digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
-            # Row order from a parallel scan may differ between runs; the rows do not.
-            rows = np.sort(hash_pandas_object(frame, index=False).to_numpy())
-            digest.update(rows.tobytes())
+        _frames_digest(digest, (self.current, self.labelled, self.reference))
         return digest.hexdigest()
 
 
@@ -104,18 +127,28 @@ class RunReader:
         model: ModelConfig,
         days: list[dt.date],
     ) -> None:
-        from perf_pipeline.lake import day_files, has_files, read_table_sql
+        from perf_pipeline.lake import has_files
 
-        self.con, self.paths, self.model = con, paths, model
+        self.con, self.paths, self.model, self.days = con, paths, model, days
         self._file_reference: tuple[pd.DataFrame, int] | None = None
         self._has_labels = has_files(paths, "labels", model.model_id)
-        files = day_files(paths, "predictions", model.model_id, days)
-        if self._has_labels and files:
-            con.execute(
+        self._labels_ranked = False
+
+    def _rank_labels(self) -> None:
+        """The latest label of each of the run's predictions, looked up once, when the first
+        day's labelled rows are read (after its drift section could be handed out)."""
+        from perf_pipeline.lake import day_files, read_table_sql
+
+        if self._labels_ranked:
+            return
+        self._labels_ranked = True
+        files = day_files(self.paths, "predictions", self.model.model_id, self.days)
+        if files:
+            self.con.execute(
                 _LATEST_LABELS.format(
                     table=_LABELS_TABLE,
-                    labels=read_table_sql(paths, "labels", model.model_id),
-                    predictions=production_rows_sql(files, model),
+                    labels=read_table_sql(self.paths, "labels", self.model.model_id),
+                    predictions=production_rows_sql(files, self.model),
                 )
             )
 
@@ -137,6 +170,7 @@ class RunReader:
         """The day's predictions that have a label, with their latest label."""
         if not self._has_labels:
             return f"(SELECT *, NULL AS label FROM {predictions} WHERE false)"
+        self._rank_labels()
         return (
             f"(SELECT p.*, l.label FROM {predictions} AS p "
             f"JOIN {_LABELS_TABLE} AS l USING (prediction_id))"
@@ -154,8 +188,9 @@ class RunReader:
         ).fetchall()
         return [Estimate(*row) for row in rows]
 
-    def read_day(self, day: dt.date) -> DayData | None:
-        """The day's data, or None when it has no predictions or no reference to compare with."""
+    def read_sides(self, day: dt.date) -> DaySides | None:
+        """The day's sampled rows and reference, or None when it has no predictions or no
+        reference to compare with."""
         from perf_pipeline.lake import day_files
 
         files = day_files(self.paths, "predictions", self.model.model_id, [day])
@@ -166,16 +201,25 @@ class RunReader:
         current, rows = _sampled(self.con, predictions)
         if rows == 0:
             return None
-        labelled, labelled_rows = _sampled(self.con, self._labelled_source(predictions))
+        return DaySides(current, reference[0], rows, reference[1], predictions)
+
+    def complete(self, day: dt.date, sides: DaySides) -> DayData:
+        """The rest of the day's data: its labelled rows and its estimates."""
+        labelled, labelled_rows = _sampled(self.con, self._labelled_source(sides.predictions_sql))
         return DayData(
-            current=current,
+            current=sides.current,
             labelled=labelled,
-            reference=reference[0],
-            rows=rows,
+            reference=sides.reference,
+            rows=sides.rows,
             labelled_rows=labelled_rows,
-            reference_rows=reference[1],
+            reference_rows=sides.reference_rows,
             estimates=self._estimates(day),
         )
+
+    def read_day(self, day: dt.date) -> DayData | None:
+        """The day's data, or None when it has no predictions or no reference to compare with."""
+        sides = self.read_sides(day)
+        return None if sides is None else self.complete(day, sides)
 
 
 def read_day(

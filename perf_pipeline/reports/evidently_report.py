@@ -2,9 +2,10 @@
 
 Two Evidently 0.7 reports make the page: data drift on every (sampled) prediction of the day,
 and the task's quality preset (classification or regression) on the predictions labelled so
-far, against the reference's labelled rows. They are drawn one after the other below a header
-naming the model, the day and the reference (`header.py`), in one standalone file
-(`standalone.py`).
+far, against the reference's labelled rows. Each is drawn on its own (`draw_drift`,
+`draw_quality`), so a pool's workers can draw them at the same time, and the drift one before
+the labels are even read; `assemble_report` puts them below a header naming the model, the day
+and the reference (`header.py`), in one standalone file (`standalone.py`).
 
 Evidently is imported inside the functions (it is slow to import, and its usage telemetry is
 turned off before it loads).
@@ -16,13 +17,16 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from perf_pipeline.config import ModelConfig, Task, canonical_class_text
 from perf_pipeline.object_store import commit, staging_path
-from perf_pipeline.reports.day_data import DayData
+from perf_pipeline.reports.day_data import DayData, DaySides
+
+if TYPE_CHECKING:
+    from perf_pipeline.reports.standalone import Dashboard
 
 TARGET = "label"
 QUALITY_TITLES = {
@@ -42,7 +46,7 @@ def _columns(model: ModelConfig, frame: pd.DataFrame) -> tuple[list[str], list[s
     return numerical, categorical
 
 
-def _drift_page(model: ModelConfig, day: dt.date, data: DayData) -> str:
+def _drift_page(model: ModelConfig, day: dt.date, data: DaySides | DayData) -> str:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -183,17 +187,39 @@ def _quality_page(model: ModelConfig, day: dt.date, data: DayData) -> str | None
     return snapshot.get_html_str(as_iframe=False)
 
 
-def write_report(
-    model: ModelConfig, day: dt.date, data: DayData, target: Path, inputs_digest: str = ""
-) -> Path:
-    """Drift and quality of the day, with a header, as one standalone HTML file at `target`
-    (marked with `inputs_digest`, the digest of `data`)."""
+def draw_drift(model: ModelConfig, day: dt.date, sides: DaySides | DayData) -> Dashboard:
+    """The drift dashboard, drawn from the day's sides alone: it can be drawn while the
+    labelled rows are still being read, and beside the quality dashboard."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    from perf_pipeline.reports.standalone import Dashboard
+
+    return Dashboard.of(_drift_page(model, day, sides))
+
+
+def draw_quality(model: ModelConfig, day: dt.date, data: DayData) -> Dashboard | None:
+    """The quality dashboard of the day's labelled rows; None when it cannot be drawn."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from perf_pipeline.reports.standalone import Dashboard
+
+    page = _quality_page(model, day, data)
+    return None if page is None else Dashboard.of(page)
+
+
+def assemble_report(
+    model: ModelConfig,
+    day: dt.date,
+    data: DayData,
+    drift: Dashboard,
+    quality: Dashboard | None,
+    target: Path,
+    inputs_digest: str = "",
+) -> Path:
+    """The drawn dashboards below the header, as one standalone HTML file at `target` (marked
+    with `inputs_digest`, the digest of what they were drawn from)."""
     from perf_pipeline.reports.header import header_html
     from perf_pipeline.reports.standalone import standalone_page
 
-    sections = [("Data drift", _drift_page(model, day, data))]
-    quality = _quality_page(model, day, data)
+    sections = [("Data drift", drift)]
     quality_title = QUALITY_TITLES.get(model.task) if quality is not None else None
     if quality is not None:
         sections.append((f"{quality_title} (labelled rows)", quality))
@@ -204,6 +230,15 @@ def write_report(
         inputs_digest,
     )
     return write_html(target, html)
+
+
+def write_report(
+    model: ModelConfig, day: dt.date, data: DayData, target: Path, inputs_digest: str = ""
+) -> Path:
+    """Drift and quality of the day, with a header, drawn in this process, as one standalone
+    HTML file at `target`."""
+    drift, quality = draw_drift(model, day, data), draw_quality(model, day, data)
+    return assemble_report(model, day, data, drift, quality, target, inputs_digest)
 
 
 def write_html(target: Path, html: str) -> Path:
