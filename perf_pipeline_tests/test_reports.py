@@ -54,3 +54,28 @@ def test_blocked_day_page_names_the_failed_expectation(paths) -> None:
     html = paths.report_file(MODEL, BLOCKED).read_text(encoding="utf-8")
     assert "blocked at the data-quality gate" in html
     assert "<td>logs_present</td>" in html and "<td>error</td>" in html
+
+
+def test_a_page_in_another_shape_is_refused_by_name(paths) -> None:
+    """A page without Evidently 0.7's inlined library is refused with an error saying so; the
+    parts read from a real page rebuild it: its library, data and draw call as written."""
+    from perf_pipeline.reports.standalone import Dashboard, ReportTemplateError, _packed
+
+    html = paths.report_file(MODEL, HEALTHY).read_text(encoding="utf-8")
+    with pytest.raises(ReportTemplateError, match="inlined library"):
+        Dashboard.of(html)  # a combined page: its library is packed, not inlined
+    data = re.search(r"<script>\s*var (metric_\w+) = .*?</script>", html, re.S)
+    draw = re.search(r"window\.drawDashboard\([^;]*\);", html)
+    assert data is not None and draw is not None
+    library = "window.drawDashboard = function () {};"
+    page = (
+        "<html><head><style>.a{}</style>"
+        f"{data.group(0)}</head><body>"
+        f"<script>var global = globalThis</script>\n<script>{library}</script>"
+        f"<script>{draw.group(0)}</script></body></html>"
+    )
+    parts = Dashboard.of(page)
+    assert parts.packed_library == _packed(library)
+    assert parts.style == "<style>.a{}</style>"
+    assert (parts.data, parts.draw) == (data.group(0), draw.group(0))
+    assert parts.dashboard_id == data.group(1)
