@@ -38,10 +38,17 @@ class Estimate:
     ci_high: float | None
 
 
-def _frames_digest(digest: hashlib._Hash, frames: tuple[pd.DataFrame | None, ...]) -> None:
+def _inputs_digest(
+    model: ModelConfig, version: str, facts: tuple, frames: tuple[pd.DataFrame | None, ...]
+) -> str:
+    """sha256 of a model's settings, the report `version`, `facts` (counts, estimates) and the
+    rows of `frames`."""
     import numpy as np
     from pandas.util import hash_pandas_object
 
+    digest = hashlib.sha256(f"{version}\n{model.model_dump_json()}\n".encode())
+    for fact in facts:
+        digest.update(repr(fact).encode())
     for frame in frames:
         if frame is None:
             digest.update(b"none")
@@ -50,6 +57,7 @@ def _frames_digest(digest: hashlib._Hash, frames: tuple[pd.DataFrame | None, ...
         # Row order from a parallel scan may differ between runs; the rows do not.
         rows = np.sort(hash_pandas_object(frame, index=False).to_numpy())
         digest.update(rows.tobytes())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,10 +73,8 @@ class DaySides:
 
     def digest(self, model: ModelConfig, version: str) -> str:
         """sha256 of what the drift section is drawn from."""
-        digest = hashlib.sha256(f"{version}\n{model.model_dump_json()}\n".encode())
-        digest.update(repr((self.rows, self.reference_rows)).encode())
-        _frames_digest(digest, (self.current, self.reference))
-        return digest.hexdigest()
+        counts = (self.rows, self.reference_rows)
+        return _inputs_digest(model, version, (counts,), (self.current, self.reference))
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,9 @@ class DayData:
 
     def digest(self, model: ModelConfig, version: str) -> str:
         """sha256 of everything the report is drawn from: equal digests, equal reports."""
-        digest = hashlib.sha256(f"{version}\n{model.model_dump_json()}\n".encode())
-        digest.update(repr((self.rows, self.labelled_rows, self.reference_rows)).encode())
-        digest.update(repr(self.estimates).encode())
-        _frames_digest(digest, (self.current, self.labelled, self.reference))
-        return digest.hexdigest()
+        counts = (self.rows, self.labelled_rows, self.reference_rows)
+        frames = (self.current, self.labelled, self.reference)
+        return _inputs_digest(model, version, (counts, self.estimates), frames)
 
 
 def _sampled(con: duckdb.DuckDBPyConnection, source: str) -> tuple[pd.DataFrame, int]:

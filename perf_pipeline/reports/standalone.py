@@ -119,22 +119,21 @@ def standalone_page(
 
     `inputs_digest` (of the data the page is drawn from) goes in a meta tag at the top, so a
     later run finds out cheaply whether the page is still current."""
-    dashboards = sections
-    first = dashboards[0][1]
+    first = sections[0][1]
     bodies = "".join(
         f"<h2 class='pp-section'>{escape(heading)}</h2><div id='root_{d.dashboard_id}'></div>"
-        for heading, d in dashboards
+        for heading, d in sections
     )
     loader = _LOADER.format(
         payload=first.packed_library,
-        draws="\n  ".join(d.draw for _, d in dashboards),
+        draws="\n  ".join(d.draw for _, d in sections),
     )
     return (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='UTF-8'>\n"
         f"<meta name='{INPUTS_META}' content='{inputs_digest}'>\n"
         "<meta name='viewport' content='width=device-width, initial-scale=1.0'>\n"
         f"<title>{escape(title)}</title>\n{first.style}\n"
-        f"{''.join(d.data for _, d in dashboards)}\n"
+        f"{''.join(d.data for _, d in sections)}\n"
         "<style>.pp-section { font-family: system-ui, sans-serif; margin: 24px 24px 0; }</style>"
         f"\n</head>\n<body>\n{header}\n{bodies}\n{loader}\n</body>\n</html>\n"
     )
